@@ -1,0 +1,219 @@
+// One run of one workload on one engine, defined as in the peers harness (shared/bench/peers/bench.mjs);
+// prints one JSON line. bench/run.mjs runs it in a fresh process per run, as the peers harness does.
+//   node bench/one.mjs --engine sqlite|postgres
+//                      --workload enqueue-single|enqueue-batch|drain|latency|lateness|cron
+//                      [--concurrency 10] [--drain-timeout-s 60] [--prof DIR]
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Taskmill } from '../dist/index.js';
+
+const { values: opt } = parseArgs({ options: {
+  engine: { type: 'string' }, workload: { type: 'string' },
+  concurrency: { type: 'string', default: '10' },
+  'drain-timeout-s': { type: 'string', default: '60' },
+  prof: { type: 'string' }, // directory: the worker child runs with --cpu-prof into it
+} });
+const concurrency = Number(opt.concurrency);
+const SINGLE_N = 5000, BATCH_N = 20000, CHUNK = 1000, DRAIN_N = 20000;
+const LAT_N = 300, LAT_GAP_MS = 20;
+const LATE_N = 200, LATE_MIN_MS = 300, LATE_SPREAD_MS = 500;
+const CRON_N = 15;
+const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+// ------------------------------------------------------------------ a fresh database + tasks folder
+const dir = mkdtempSync(path.join(tmpdir(), 'taskmill-bench-'));
+const tasksDir = path.join(dir, 'tasks');
+mkdirSync(tasksDir);
+// .mjs handlers, so no TypeScript loader cost is measured. hit() is set up by bench/worker.mjs.
+writeFileSync(path.join(tasksDir, 'noop.mjs'), 'export default function noop() { globalThis.__taskmillBench?.hit(); }\n');
+// Records Date.now() - payload.t when it starts (pickup latency; for lateness t is the runAt).
+writeFileSync(path.join(tasksDir, 'latency.mjs'),
+  'export default function latency(p) { globalThis.__taskmillBench?.hit(Date.now() - p.t); }\n');
+// Records start - the occurrence's due time, for tasks a schedule created.
+writeFileSync(path.join(tasksDir, 'cron.mjs'),
+  'export default function cron(p, ctx) { globalThis.__taskmillBench?.hit(Date.now() - ctx.task.scheduledFor.getTime()); }\n');
+
+let database, schema;
+if (opt.engine === 'sqlite') database = `sqlite:${path.join(dir, 'var', 'taskmill.db')}`;
+else if (opt.engine === 'postgres') {
+  schema = `bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  database = `${PG_BASE}?schema=${schema}`;
+  // Experiments only: server settings for taskmill's connections, e.g. '-c synchronous_commit=off'.
+  if (process.env.BENCH_PG_OPTIONS) database += `&options=${encodeURIComponent(process.env.BENCH_PG_OPTIONS)}`;
+  await pgAdmin(`CREATE SCHEMA ${schema}`);
+  await pgAdmin('CHECKPOINT'); // as the peers' reset() does
+} else throw new Error(`unknown --engine ${opt.engine}`);
+const config = { database, tasksDir, varDir: path.join(dir, 'var') };
+
+async function pgAdmin(sql) {
+  const c = new pg.Client({ connectionString: PG_BASE });
+  await c.connect();
+  try { return await c.query(sql); } finally { await c.end(); }
+}
+const open = () => Taskmill.open({ config, cwd: dir, env: {} });
+
+async function enqueueBatch(mill, n) {
+  for (let done = 0; done < n; done += CHUNK) {
+    await mill.addMany(Array.from({ length: Math.min(CHUNK, n - done) }, () => ({ name: 'noop', payload: {} })));
+  }
+}
+
+// Fork bench/worker.mjs and wait for its 'ready' (same protocol as the peers' worker.mjs).
+async function startWorkerProcess(expected) {
+  const execArgv = opt.prof ? ['--cpu-prof', '--cpu-prof-dir', opt.prof] : [];
+  const child = fork(new URL('./worker.mjs', import.meta.url), [JSON.stringify({ config, cwd: dir }), String(concurrency), String(expected)], { execArgv });
+  const msgs = [];
+  let wake = () => {};
+  child.on('message', (m) => { msgs.push(m); wake(); });
+  const waitFor = async (type, timeoutMs) => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const m = msgs.find((x) => x.type === type);
+      if (m) return m;
+      await Promise.race([new Promise((r) => { wake = r; }), sleep(Math.max(1, deadline - Date.now()))]);
+    }
+    return null;
+  };
+  const ready = await waitFor('ready', 30000);
+  if (!ready) throw new Error('worker never became ready');
+  return {
+    ready, waitFor,
+    has: (type) => msgs.some((x) => x.type === type),
+    start: () => child.send('start'),
+    async stop() {
+      child.send('stop');
+      const stats = await waitFor('stats', 30000);
+      if (!stats) child.kill('SIGKILL');
+      await Promise.race([once(child, 'exit'), sleep(5000)]);
+      return stats;
+    },
+  };
+}
+
+const pct = (xs) => {
+  const l = [...xs].sort((a, b) => a - b);
+  const p = (q) => l[Math.min(l.length - 1, Math.ceil(q * l.length) - 1)];
+  return { p50: p(0.5), p95: p(0.95), p99: p(0.99), max: l.at(-1) };
+};
+
+const workloads = {
+  async 'enqueue-single'() {
+    const mill = await open();
+    const t0 = performance.now();
+    for (let i = 0; i < SINGLE_N; i++) await mill.add('noop', {});
+    const s = (performance.now() - t0) / 1000;
+    await mill.close();
+    return { jobs: SINGLE_N, seconds: s, jobsPerSec: SINGLE_N / s };
+  },
+
+  async 'enqueue-batch'() {
+    const mill = await open();
+    const t0 = performance.now();
+    await enqueueBatch(mill, BATCH_N);
+    const s = (performance.now() - t0) / 1000;
+    await mill.close();
+    return { jobs: BATCH_N, seconds: s, jobsPerSec: BATCH_N / s };
+  },
+
+  // Clock: from telling the connected, idle worker process to start, until the store counts all
+  // DRAIN_N COMPLETED (or the cap: then partial). Polled slowly until the worker says every
+  // handler ran, then every 5 ms — as the peers harness does.
+  async drain() {
+    const mill = await open();
+    await enqueueBatch(mill, DRAIN_N);
+    const w = await startWorkerProcess(DRAIN_N);
+    const timeoutMs = Number(opt['drain-timeout-s']) * 1000;
+    const t0 = performance.now();
+    w.start();
+    let completed = 0;
+    while (performance.now() - t0 < timeoutMs) {
+      await sleep(w.has('handled-all') ? 5 : 250);
+      completed = (await mill.store.counts()).COMPLETED;
+      if (completed >= DRAIN_N) break;
+    }
+    const s = (performance.now() - t0) / 1000;
+    if (completed < DRAIN_N) completed = (await mill.store.counts()).COMPLETED;
+    const stats = await w.stop();
+    await mill.close();
+    return { jobs: completed, of: DRAIN_N, seconds: s, jobsPerSec: completed / s, complete: completed >= DRAIN_N,
+      concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs };
+  },
+
+  // Idle worker (running, idle 1 s); 300 adds on a fixed 20 ms schedule, payload {t: Date.now()}
+  // taken just before the add; the handler records Date.now() - t when it starts.
+  async latency() {
+    const w = await startWorkerProcess(LAT_N);
+    w.start();
+    await w.waitFor('started', 30000);
+    await sleep(1000);
+    const mill = await open();
+    const t0 = Date.now();
+    const addMs = []; // how long each add() itself took: part of every pickup latency
+    for (let i = 0; i < LAT_N; i++) {
+      const wait = t0 + i * LAT_GAP_MS - Date.now();
+      if (wait > 0) await sleep(wait);
+      const a0 = performance.now();
+      await mill.add('latency', { t: Date.now() });
+      addMs.push(performance.now() - a0);
+    }
+    const addSeconds = (Date.now() - t0) / 1000;
+    await w.waitFor('handled-all', 30000);
+    const stats = await w.stop();
+    await mill.close();
+    return { jobs: stats?.figures.length ?? 0, of: LAT_N, ...pct(stats?.figures ?? []), addSeconds, addP50Ms: pct(addMs).p50, concurrency };
+  },
+
+  // Idle worker (running, idle 1 s); 200 awaited adds, task i with runAt = now + 300..800 ms
+  // (spread evenly over i), payload {t: runAt}; the handler records start - runAt.
+  async lateness() {
+    const w = await startWorkerProcess(LATE_N);
+    w.start();
+    await w.waitFor('started', 30000);
+    await sleep(1000);
+    const mill = await open();
+    for (let i = 0; i < LATE_N; i++) {
+      const runAt = Date.now() + LATE_MIN_MS + Math.round((i * LATE_SPREAD_MS) / (LATE_N - 1));
+      await mill.add('latency', { t: runAt }, { runAt: new Date(runAt) });
+    }
+    await w.waitFor('handled-all', 30000);
+    const stats = await w.stop();
+    await mill.close();
+    return { jobs: stats?.figures.length ?? 0, of: LATE_N, ...pct(stats?.figures ?? []), concurrency };
+  },
+
+  // Idle worker process; a scheduler in this process with a cron rule firing every second
+  // ('* * * * * *'); each task records start - its due time (scheduledFor). CRON_N ticks.
+  async cron() {
+    const w = await startWorkerProcess(CRON_N);
+    w.start();
+    await w.waitFor('started', 30000);
+    const mill = await open();
+    await mill.schedule('bench-cron', { task: 'cron', cron: '* * * * * *', timezone: 'UTC', overlap: 'allow' });
+    const scheduler = mill.scheduler();
+    scheduler.start();
+    await w.waitFor('handled-all', (CRON_N + 10) * 1000);
+    await scheduler.stop();
+    const stats = await w.stop();
+    await mill.close();
+    return { jobs: stats?.figures.length ?? 0, of: CRON_N, ...pct(stats?.figures ?? []), concurrency };
+  },
+};
+
+const fn = workloads[opt.workload];
+let result;
+try {
+  if (!fn) throw new Error(`unknown --workload ${opt.workload}`);
+  result = await fn();
+} finally {
+  if (schema) await pgAdmin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify({ peer: `taskmill-${opt.engine}`, workload: opt.workload, ...result }));
+process.exit(0);

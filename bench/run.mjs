@@ -1,0 +1,186 @@
+// taskmill's benchmark: the peers harness's workloads (shared/bench/peers, README.md there),
+// run on taskmill's SQLite and PostgreSQL engines, and optionally on the peers in the same sitting.
+// Every run is a fresh `node bench/one.mjs` (or the peers' `node bench.mjs`) process,
+// round-robin rep -> workload -> column, as the peers' run-all.mjs does.
+//   npm run bench                         (= npm run build && node bench/run.mjs)
+//   node bench/run.mjs [--peers] [--all-peers] [--reps N] [--only sqlite|postgres]
+//                      [--workload W] [--prof] [--report-only]
+// --peers (or BENCH_PEERS=1): also bullmq, graphile and sidequest-sqlite (no sidequest drain);
+// --all-peers: also pg-boss and sidequest-pg, and the Sidequest drains (runs that hit the 60 s cap).
+// --prof: the drain's worker child runs with --cpu-prof; profiles go to .bench/prof/<column>/.
+// Writes every figure to .bench/results.json.
+// Diagnostics (environment): BENCH_TRACE=1 makes the worker child print its store calls (count, items,
+// wall ms) and, for latency, the p50 of each pickup stage; BENCH_PG_OPTIONS='-c synchronous_commit=off'
+// (experiments only) adds server settings to taskmill's PostgreSQL connections; BENCH_PG overrides the
+// base URL (default postgres://postgres@127.0.0.1:5432/test); BENCH_PEERS_SRC the harness to copy.
+// Summarise a profile: node bench/prof-summary.mjs .bench/prof/taskmill-sqlite/*.cpuprofile
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opt } = parseArgs({ options: {
+  peers: { type: 'boolean', default: process.env.BENCH_PEERS === '1' },
+  'all-peers': { type: 'boolean', default: false },
+  reps: { type: 'string', default: '1' },
+  only: { type: 'string' },
+  workload: { type: 'string' },
+  prof: { type: 'boolean', default: false },
+  'report-only': { type: 'boolean', default: false },
+} });
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BENCH_DIR = path.join(ROOT, '.bench');
+const RESULTS = path.join(BENCH_DIR, 'results.json');
+// --report-only: print the table and goals again from .bench/results.json, with its options.
+const saved = opt['report-only'] ? JSON.parse(readFileSync(RESULTS, 'utf8')) : null;
+if (saved) Object.assign(opt, saved.options, { 'report-only': true });
+const PEERS_SRC = process.env.BENCH_PEERS_SRC ?? path.resolve(ROOT, '../shared/bench/peers');
+const PEERS_DIR = path.join(BENCH_DIR, 'peers');
+const WORKLOADS = ['enqueue-single', 'enqueue-batch', 'drain', 'latency', 'lateness', 'cron'];
+const PEER_WORKLOADS = new Set(['enqueue-single', 'enqueue-batch', 'drain', 'latency']); // no lateness or cron there
+const NAMES = { 'taskmill-sqlite': 'taskmill SQLite', 'taskmill-pg': 'taskmill PG', bullmq: 'BullMQ',
+  graphile: 'graphile-worker', 'sidequest-sqlite': 'Sidequest SQLite', pgboss: 'pg-boss', 'sidequest-pg': 'Sidequest PG' };
+
+if (opt.only && !['sqlite', 'postgres'].includes(opt.only)) throw new Error('--only takes sqlite or postgres');
+if (opt.workload && !WORKLOADS.includes(opt.workload)) throw new Error(`--workload takes one of ${WORKLOADS.join(', ')}`);
+const workloads = opt.workload ? [opt.workload] : WORKLOADS;
+const pgStoreBuilt = saved || existsSync(path.join(ROOT, 'dist/store/postgres/store.js'));
+const engines = ['sqlite', 'postgres'].filter((e) => !opt.only || opt.only === e);
+if (engines.includes('postgres') && !pgStoreBuilt) {
+  console.error('taskmill-pg skipped: dist/store/postgres/store.js is not built (no PostgreSQL store yet)');
+  engines.splice(engines.indexOf('postgres'), 1);
+}
+const peers = opt.peers || opt['all-peers']
+  ? ['bullmq', 'graphile', 'sidequest-sqlite', ...(opt['all-peers'] ? ['pgboss', 'sidequest-pg'] : [])] : [];
+const columns = saved ? saved.columns : [...engines.map((e) => (e === 'sqlite' ? 'taskmill-sqlite' : 'taskmill-pg')), ...peers];
+const skip = (col, w) => (peers.includes(col) && !PEER_WORKLOADS.has(w))
+  || (!opt['all-peers'] && w === 'drain' && col.startsWith('sidequest'));
+
+const sh = (cmd, args, options = {}) =>
+  execFileSync(cmd, args, { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'], ...options });
+
+// ------------------------------------------------------------------ peers: a cached, installed copy
+function preparePeers() {
+  if (!existsSync(PEERS_SRC)) throw new Error(`no peers harness at ${PEERS_SRC}`);
+  const stamp = readFileSync(path.join(PEERS_SRC, 'package.json'), 'utf8') + readFileSync(path.join(PEERS_SRC, 'package-lock.json'), 'utf8');
+  const marker = path.join(PEERS_DIR, '.installed-from');
+  if (!existsSync(marker) || readFileSync(marker, 'utf8') !== stamp) {
+    console.error(`copying ${PEERS_SRC} to ${PEERS_DIR} and running npm install (about 3 min: better-sqlite3 compiles)`);
+    rmSync(PEERS_DIR, { recursive: true, force: true });
+    mkdirSync(PEERS_DIR, { recursive: true });
+    sh('npm', ['install', '--no-audit', '--no-fund'], { cwd: copyHarness(), stdio: ['ignore', 'inherit', 'inherit'], timeout: 1_200_000 });
+    writeFileSync(marker, stamp);
+  } else copyHarness(); // the harness's .mjs files may have changed; node_modules stays
+  const has = sh('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-Atc', "SELECT 1 FROM pg_database WHERE datname = 'bench'", 'postgres']);
+  if (!has.trim()) sh('createdb', ['-h', '127.0.0.1', '-U', 'postgres', 'bench']);
+}
+function copyHarness() {
+  for (const f of readdirSync(PEERS_SRC)) if (f !== 'node_modules') cpSync(path.join(PEERS_SRC, f), path.join(PEERS_DIR, f), { recursive: true });
+  sh('chmod', ['-R', 'u+w', PEERS_DIR]); // shared/ is read-only and cp keeps the modes
+  return PEERS_DIR;
+}
+
+// ------------------------------------------------------------------ one run
+function runOne(col, workload) {
+  const isTm = col.startsWith('taskmill-');
+  const args = isTm
+    ? [path.join(ROOT, 'bench/one.mjs'), '--engine', col === 'taskmill-pg' ? 'postgres' : 'sqlite', '--workload', workload]
+    : ['bench.mjs', '--peer', col, '--workload', workload, '--concurrency', '10'];
+  if (isTm && opt.prof && workload === 'drain') {
+    const dir = path.join(BENCH_DIR, 'prof', col);
+    mkdirSync(dir, { recursive: true });
+    args.push('--prof', dir);
+  }
+  const t0 = Date.now();
+  try {
+    const out = sh('node', args, { cwd: isTm ? ROOT : PEERS_DIR });
+    const r = JSON.parse(out.trim().split('\n').at(-1));
+    console.error(`  ${col} ${workload}: ${brief(r)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    return { column: col, ...r };
+  } catch (err) {
+    console.error(`  ${col} ${workload}: FAILED ${err.message.split('\n')[0]}`);
+    return { column: col, workload, error: err.message.split('\n')[0] };
+  }
+}
+const brief = (r) => (r.jobsPerSec !== undefined ? `${Math.round(r.jobsPerSec)} jobs/s${r.complete === false ? ' (partial)' : ''}`
+  : `p50 ${r.p50} / p95 ${r.p95} / p99 ${r.p99} / max ${r.max} ms`);
+
+if (peers.length && !saved) preparePeers();
+const runs = saved ? saved.runs : [];
+const reps = Number(opt.reps);
+for (let rep = 1; rep <= reps && !saved; rep++) {
+  for (const w of workloads) {
+    console.error(`rep ${rep}/${reps}, ${w}`);
+    for (const col of columns) if (!skip(col, w)) runs.push({ rep, ...runOne(col, w) });
+  }
+}
+
+// ------------------------------------------------------------------ table
+const median = (xs) => {
+  const s = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  return s.length ? (s[Math.floor((s.length - 1) / 2)] + s[Math.ceil((s.length - 1) / 2)]) / 2 : undefined;
+};
+const values = (col, w, field) => runs.filter((r) => r.column === col && r.workload === w && !r.error).map((r) => r[field]);
+const get = (col, w, field) => median(values(col, w, field));
+const FIGURES = [
+  ['enqueue-single, jobs/s', 'enqueue-single', 'jobsPerSec'],
+  ['enqueue-batch, jobs/s', 'enqueue-batch', 'jobsPerSec'],
+  ['drain c10, jobs/s', 'drain', 'jobsPerSec'],
+  ['drain worker peak RSS, MB', 'drain', 'workerPeakRssMB'],
+  ['drain worker CPU user+sys, s', 'drain', 'cpuS'],
+  ['pickup latency c10 p50, ms', 'latency', 'p50'],
+  ['pickup latency c10 p95, ms', 'latency', 'p95'],
+  ['pickup latency c10 p99, ms', 'latency', 'p99'],
+  ['pickup latency c10 max, ms', 'latency', 'max'],
+  ['s to enqueue the 300 (6.0 = on schedule)', 'latency', 'addSeconds'],
+  ['one add() of those, p50 ms (in the latency)', 'latency', 'addP50Ms'],
+  ['future-task lateness p50, ms', 'lateness', 'p50'],
+  ['future-task lateness p99, ms', 'lateness', 'p99'],
+  ['cron tick lateness p50, ms (start - due)', 'cron', 'p50'],
+  ['cron tick lateness p99, ms', 'cron', 'p99'],
+];
+for (const r of runs) if (r.workerCpuMs) r.cpuS = (r.workerCpuMs.user + r.workerCpuMs.system) / 1000;
+const fmt = (x, field) => (x === undefined ? '–'
+  : x.toLocaleString('en-US', { ...(['addSeconds', 'cpuS', 'addP50Ms'].includes(field) ? { minimumFractionDigits: 1, maximumFractionDigits: 1 } : { maximumFractionDigits: 0 }) }));
+const cell = (col, w, field) => {
+  if (skip(col, w)) return 'skipped';
+  if (runs.some((r) => r.column === col && r.workload === w && r.error)) return 'error';
+  const all = runs.filter((r) => r.column === col && r.workload === w);
+  const partial = field === 'jobsPerSec' ? all.filter((r) => r.complete === false).length : 0;
+  const xs = values(col, w, field).filter((x) => typeof x === 'number');
+  const range = xs.length > 1 ? ` (${fmt(Math.min(...xs), field)}–${fmt(Math.max(...xs), field)})` : '';
+  return fmt(get(col, w, field), field) + range + (partial ? ` ⚠ ${partial}/${all.length} partial` : '');
+};
+const table = [
+  ['figure', ...columns.map((c) => NAMES[c])],
+  ...FIGURES.filter(([, w]) => workloads.includes(w)).map(([label, w, f]) => [label, ...columns.map((c) => cell(c, w, f))]),
+];
+const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+const line = (row) => `| ${row.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join(' | ')} |`;
+console.log(`\ntaskmill bench — ${(saved?.date ?? new Date().toISOString()).slice(0, 16)}Z, node ${process.version}, ${cpus().length} cores,`
+  + ` ${reps} rep(s), median (min–max) shown; peers' RSS/CPU and lateness are not measured by their harness\n`);
+console.log([line(table[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n'));
+
+// ------------------------------------------------------------------ goals
+const ratio = (a, b) => (a !== undefined && b ? a / b : undefined);
+const goals = [
+  { goal: 'taskmill-pg drain / graphile drain', value: ratio(get('taskmill-pg', 'drain', 'jobsPerSec'), get('graphile', 'drain', 'jobsPerSec')), op: '>=', target: 2 },
+  { goal: 'taskmill-sqlite drain / bullmq drain', value: ratio(get('taskmill-sqlite', 'drain', 'jobsPerSec'), get('bullmq', 'drain', 'jobsPerSec')), op: '>=', target: 1 },
+  { goal: 'taskmill-sqlite pickup p50 (ms)', value: get('taskmill-sqlite', 'latency', 'p50'), op: '<=', target: 2 },
+  { goal: 'taskmill-pg pickup p50 (ms)', value: get('taskmill-pg', 'latency', 'p50'), op: '<=', target: 2 },
+];
+console.log('\ngoals:');
+for (const g of goals) {
+  g.met = g.value === undefined ? null : g.op === '>=' ? g.value >= g.target : g.value <= g.target;
+  const v = g.value === undefined ? 'n/a (not measured in this sitting)' : g.value.toFixed(2);
+  console.log(`  ${g.goal.padEnd(38)} ${v.padStart(6)}  goal ${g.op} ${g.target}  ${g.met === null ? '' : g.met ? 'MET' : 'MISSED'}`);
+}
+
+if (saved) process.exit(0);
+mkdirSync(BENCH_DIR, { recursive: true });
+const summary = Object.fromEntries(columns.map((c) => [c, Object.fromEntries(FIGURES.map(([label, w, f]) => [label, get(c, w, f) ?? null]))]));
+writeFileSync(RESULTS, JSON.stringify({
+  date: new Date().toISOString(), node: process.version, cores: cpus().length, options: opt, columns, summary, goals, runs,
+}, null, 2) + '\n');
+console.log(`\nall figures: ${path.relative(process.cwd(), RESULTS)}`);

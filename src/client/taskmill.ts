@@ -1,0 +1,391 @@
+// The client API: what an application (or the CLI, or the daemon) uses to add, inspect and control tasks.
+// Input is validated here, at the edge; the store below trusts it.
+import { existsSync } from 'node:fs';
+import { parseDuration } from '../config/duration.js';
+import { type LoadOptions, loadConfig } from '../config/load.js';
+import type { Config, ConfigInput } from '../config/schema.js';
+import { type Clock, type Random, systemClock } from '../model/clock.js';
+import {
+  InvalidInputError,
+  TaskNotFoundError,
+  UnknownTaskError,
+  WaitTimeoutError,
+} from '../model/errors.js';
+import type { Logger } from '../model/logger.js';
+import {
+  FINAL_STATUSES,
+  type Json,
+  type NewTask,
+  type Task,
+  type TaskStatus,
+  isTaskStatus,
+} from '../model/task.js';
+import { openStore } from '../store/open.js';
+import type { ExternalTransaction, Store, TaskFilter } from '../store/store.js';
+import type { Schedule } from '../model/schedule.js';
+import { type DaemonHeartbeat, HEARTBEAT_STALE_MS } from '../model/daemon.js';
+import { checkScheduleName, reconcileSchedules, type ReconcileReport, type ScheduleSpec, toDefinition } from '../scheduler/reconcile.js';
+import { upcoming } from '../scheduler/rules.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { type FollowUpOptions, HandlerRegistry, type ResolvedHandlerOptions, validateTaskName } from '../worker/handlers.js';
+import { Worker } from '../worker/worker.js';
+
+export interface AddOptions extends FollowUpOptions {
+  /** Delay before the second attempt ("5s"); doubles for each further attempt. */
+  backoff?: string | number;
+  /** Longest delay between attempts. */
+  backoffMax?: string | number;
+  /** PostgreSQL: the caller's client inside BEGIN; the task commits (or not) with the caller's data. */
+  transaction?: ExternalTransaction;
+}
+
+export interface TaskSpec {
+  name: string;
+  payload?: unknown;
+  options?: Omit<AddOptions, 'transaction'>;
+}
+
+export interface OpenOptions extends LoadOptions {
+  config?: ConfigInput;
+  /** Apply pending migrations on open (default true). */
+  migrate?: boolean;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+}
+
+export interface ListFilter {
+  status?: TaskStatus | readonly TaskStatus[];
+  name?: string;
+  queue?: string;
+  limit?: number;
+  order?: 'asc' | 'desc';
+}
+
+export interface WorkerOverrides {
+  concurrency?: number;
+  queues?: readonly string[];
+  maxTasks?: number;
+  logger?: Logger;
+}
+
+/** A schedule with its next fire times, as listings show it. */
+export interface ScheduleInfo extends Schedule {
+  next: Date[];
+}
+
+export class Taskmill {
+  readonly handlers: HandlerRegistry;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.handlers = new HandlerRegistry(config.tasksDir);
+  }
+
+  /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
+  static async open(options: OpenOptions = {}): Promise<Taskmill> {
+    const config = loadConfig({ ...options, overrides: options.config });
+    const store = await openStore(config.database, { migrate: options.migrate });
+    return new Taskmill(config, store, options.clock ?? systemClock, options.random ?? Math.random, options.logger);
+  }
+
+  /** Adds one task; returns it (or the live task holding the same uniqueKey). */
+  async add(name: string, payload: unknown = {}, options: AddOptions = {}): Promise<Task> {
+    const [task] = await this.addMany([{ name, payload, options }], { transaction: options.transaction });
+    return task as Task;
+  }
+
+  /** Adds several tasks in one transaction: all or none. */
+  async addMany(specs: readonly TaskSpec[], { transaction }: { transaction?: ExternalTransaction } = {}): Promise<Task[]> {
+    if (transaction && this.store.engine !== 'postgres') {
+      throw new InvalidInputError('"transaction" is only supported on PostgreSQL; on SQLite add the task after your commit.');
+    }
+    const now = this.clock.now();
+    const tasks: NewTask[] = [];
+    for (const spec of specs) tasks.push(await this.prepare(spec, now));
+    const results = await this.store.add(tasks, now, transaction);
+    return results.map((r) => r.task);
+  }
+
+  async get(id: number): Promise<Task | null> {
+    return this.store.get(checkId(id));
+  }
+
+  async list(filter: ListFilter = {}): Promise<Task[]> {
+    const statuses = filter.status === undefined ? undefined : Array.isArray(filter.status) ? filter.status : [filter.status];
+    for (const s of statuses ?? []) {
+      if (!isTaskStatus(s)) {
+        throw new InvalidInputError(`unknown status "${String(s)}": use WAITING, STARTED, COMPLETED, FAILED or CANCELLED.`);
+      }
+    }
+    if (filter.limit !== undefined && (!Number.isInteger(filter.limit) || filter.limit < 1)) {
+      throw new InvalidInputError(`invalid limit ${filter.limit}: use a whole number of 1 or more.`);
+    }
+    const f: TaskFilter = { ...filter, status: statuses as TaskStatus[] | undefined };
+    return this.store.list(f);
+  }
+
+  /** Cancels a WAITING task at once; a STARTED one gets its signal aborted and ends CANCELLED. */
+  async cancel(id: number): Promise<Task> {
+    return this.store.cancel(checkId(id), this.clock.now());
+  }
+
+  /** Moves a FAILED or CANCELLED task back to WAITING with a fresh attempt budget. */
+  async retry(id: number): Promise<Task> {
+    return this.store.retry(checkId(id), this.clock.now());
+  }
+
+  /** Resolves with the task once it is COMPLETED, FAILED or CANCELLED; throws WaitTimeoutError after `timeout`. */
+  async wait(id: number, { timeout = '1 hour' }: { timeout?: string | number } = {}): Promise<Task> {
+    const timeoutMs = parseDuration(timeout, 'timeout');
+    const deadline = Date.now() + timeoutMs;
+    let wake: (() => void) | null = null;
+    const off = this.store.subscribe(() => wake?.());
+    try {
+      for (;;) {
+        const task = await this.store.get(checkId(id));
+        if (!task) throw new TaskNotFoundError(id);
+        if (FINAL_STATUSES.includes(task.status)) return task;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new WaitTimeoutError(id, timeoutMs, task.status);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 100));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    } finally {
+      off();
+    }
+  }
+
+  /** A worker on this store, configured from `worker` in the config. Call start() and stop(). */
+  worker(overrides: WorkerOverrides = {}): Worker {
+    const w = this.config.worker;
+    return new Worker({
+      store: this.store,
+      handlers: this.handlers,
+      concurrency: overrides.concurrency ?? w.concurrency,
+      pollIntervalMs: w.pollInterval,
+      leaseMs: w.lease,
+      queues: overrides.queues ?? w.queues ?? null,
+      maxTasks: overrides.maxTasks,
+      enqueue: (name, payload, options) => this.add(name, payload, options),
+      clock: this.clock,
+      random: this.random,
+      logger: overrides.logger ?? this.logger,
+    });
+  }
+
+  /**
+   * Creates or updates a recurring schedule (stored in the database; kept until `unschedule`).
+   * `every` ("5 minutes") or `cron` ("0 3 * * *", 6 fields with seconds) with an IANA `timezone`.
+   */
+  async schedule(name: string, spec: ScheduleSpec): Promise<ScheduleInfo> {
+    checkScheduleName(name);
+    await this.refuseConfigSchedule(name, 'change');
+    const def = toDefinition(name, spec, 'api', (task) => this.checkTaskName(task));
+    return this.withNext(await this.store.saveSchedule(def, this.clock.now()));
+  }
+
+  /** Removes a schedule made through the API or CLI; returns false if there was none. */
+  async unschedule(name: string): Promise<boolean> {
+    await this.refuseConfigSchedule(name, 'remove');
+    return this.store.removeSchedule(checkScheduleName(name));
+  }
+
+  /** Every schedule with its next three fire times, last run and last skip. */
+  async schedules(): Promise<ScheduleInfo[]> {
+    return (await this.store.listSchedules()).map((s) => this.withNext(s));
+  }
+
+  /** Pauses or resumes a schedule; a resumed one starts counting from now (no burst of missed runs). */
+  async setScheduleEnabled(name: string, enabled: boolean): Promise<ScheduleInfo> {
+    await this.refuseConfigSchedule(name, enabled ? 'resume' : 'pause (set "enabled": false)');
+    const s = await this.requireSchedule(name);
+    return this.withNext(await this.store.saveSchedule({ ...s, enabled }, this.clock.now()));
+  }
+
+  /** Fires one occurrence now, whatever the rule and the overlap policy; returns the task. */
+  async runSchedule(name: string): Promise<Task> {
+    const s = await this.requireSchedule(name);
+    const now = this.clock.now();
+    const outcome = await this.store.fireSchedule(
+      { name, dueAt: now, task: await this.scheduledTask(s), overlap: 'allow', manual: true },
+      now,
+    );
+    if (outcome.kind !== 'fired') throw new InvalidInputError(`schedule "${name}" did not fire: ${outcome.kind}.`);
+    return (await this.store.get(outcome.taskId)) as Task;
+  }
+
+  /** Makes the stored config schedules match `schedules` of the config file (or of a newer version of it). */
+  async reconcileSchedules(entries: readonly unknown[] = this.config.schedules): Promise<ReconcileReport> {
+    return reconcileSchedules(this.store, entries, (task) => this.checkTaskName(task), this.clock.now());
+  }
+
+  /** A scheduler service on this store. Call start() and stop(). */
+  scheduler(options: { logger?: Logger; maxSleepMs?: number } = {}): Scheduler {
+    return new Scheduler({
+      store: this.store,
+      buildTask: (s) => this.scheduledTask(s),
+      clock: this.clock,
+      logger: options.logger ?? this.logger,
+      maxSleepMs: options.maxSleepMs,
+    });
+  }
+
+  /**
+   * The daemons running on this database (one per host and start), from their heartbeats; `stale` when
+   * one has not been seen for a minute. An application can warn its administrators when none runs.
+   */
+  async daemons(): Promise<(DaemonHeartbeat & { stale: boolean })[]> {
+    const now = this.clock.now().getTime();
+    return (await this.store.listDaemons()).map((d) => ({ ...d, stale: now - d.lastSeen.getTime() > HEARTBEAT_STALE_MS }));
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  private async scheduledTask(s: Schedule): Promise<NewTask> {
+    return this.prepare({ name: s.task, payload: s.payload, options: { note: `schedule ${s.name}` } }, this.clock.now());
+  }
+
+  private withNext(s: Schedule): ScheduleInfo {
+    const from = new Date(Math.max(this.clock.now().getTime(), (s.lastDueAt ?? s.anchorAt).getTime()));
+    return { ...s, next: s.enabled ? upcoming(s.rule, s.anchorAt, from, 3) : [] };
+  }
+
+  private async requireSchedule(name: string): Promise<Schedule> {
+    const s = await this.store.getSchedule(checkScheduleName(name));
+    if (!s) throw new InvalidInputError(`no schedule named "${name}"; list them with "taskmill schedules".`);
+    return s;
+  }
+
+  private async refuseConfigSchedule(name: string, action: string): Promise<void> {
+    const s = await this.store.getSchedule(name);
+    if (s?.source === 'config') {
+      throw new InvalidInputError(
+        `schedule "${name}" comes from the config file; ${action} it there (the file wins at the next reconcile).`,
+      );
+    }
+  }
+
+  /** Refuses an invalid name, and an unknown one when this process can see the tasks folder. */
+  private checkTaskName(name: string): void {
+    validateTaskName(name);
+    if (!existsSync(this.config.tasksDir) || this.handlers.has(name)) return;
+    this.handlers.reset();
+    if (!this.handlers.has(name)) throw new UnknownTaskError(name, this.handlers.names(), this.config.tasksDir);
+  }
+
+  /** Resolves defaults (explicit option, then the handler's `options` export, then the config) and validates. */
+  private async prepare(spec: TaskSpec, now: Date): Promise<NewTask> {
+    const { name } = spec;
+    if (typeof name !== 'string') throw new InvalidInputError('a task needs a name (a string).');
+    validateTaskName(name);
+    const o = spec.options ?? {};
+    const typeOptions = await this.handlerOptions(name);
+    const d = this.config.defaults;
+
+    let runAt = now;
+    if (o.runAt !== undefined && o.delay !== undefined) {
+      throw new InvalidInputError('give either "runAt" or "delay", not both.');
+    }
+    if (o.runAt !== undefined) {
+      runAt = o.runAt instanceof Date ? o.runAt : new Date(o.runAt);
+      if (Number.isNaN(runAt.getTime())) {
+        throw new InvalidInputError(`invalid runAt "${String(o.runAt)}": use an ISO-8601 time such as 2026-12-01T09:00:00Z.`);
+      }
+    } else if (o.delay !== undefined) {
+      runAt = new Date(now.getTime() + parseDuration(o.delay, 'delay'));
+    }
+    const after = o.after === undefined ? [] : Array.isArray(o.after) ? [...o.after] : [o.after as number];
+    for (const id of after) checkId(id, 'prerequisite id');
+
+    return {
+      name,
+      payload: toJsonPayload(spec.payload ?? {}),
+      queue: checkQueue(o.queue ?? typeOptions.queue ?? 'default'),
+      priority: checkInt(o.priority ?? typeOptions.priority ?? 0, 'priority', -1_000_000),
+      runAt,
+      maxAttempts: checkInt(o.maxAttempts ?? typeOptions.maxAttempts ?? d.maxAttempts, 'maxAttempts', 1),
+      backoff: {
+        baseMs: o.backoff !== undefined ? parseDuration(o.backoff, 'backoff') : (typeOptions.backoffBaseMs ?? d.backoff),
+        maxMs:
+          o.backoffMax !== undefined ? parseDuration(o.backoffMax, 'backoffMax') : (typeOptions.backoffMaxMs ?? d.backoffMax),
+      },
+      timeoutMs: o.timeout !== undefined ? positive(parseDuration(o.timeout, 'timeout'), 'timeout') : (typeOptions.timeoutMs ?? d.timeout),
+      prerequisites: after,
+      uniqueKey: o.uniqueKey === undefined ? null : checkText(o.uniqueKey, 'uniqueKey'),
+      note: o.note === undefined ? null : checkText(o.note, 'note'),
+    };
+  }
+
+  /**
+   * When this process can see the tasks folder, an unknown name is refused with the known ones, and the
+   * handler's own `options` export supplies per-type defaults. A process without the folder (a web app on
+   * another host) adds by name and leaves the check to the worker.
+   */
+  private async handlerOptions(name: string): Promise<ResolvedHandlerOptions> {
+    if (!existsSync(this.config.tasksDir)) return {};
+    if (!this.handlers.has(name)) {
+      this.handlers.reset();
+      if (!this.handlers.has(name)) throw new UnknownTaskError(name, this.handlers.names(), this.config.tasksDir);
+    }
+    const handler = await this.handlers.load(name);
+    return handler?.options ?? {};
+  }
+}
+
+function checkId(id: number, what = 'task id'): number {
+  if (!Number.isSafeInteger(id) || id < 1) {
+    throw new InvalidInputError(`invalid ${what} ${JSON.stringify(id)}: use a positive whole number.`);
+  }
+  return id;
+}
+
+function checkInt(value: number, what: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}: use a whole number of at least ${min}.`);
+  }
+  return value;
+}
+
+function positive(ms: number, what: string): number {
+  if (ms <= 0) throw new InvalidInputError(`invalid ${what}: it must be longer than 0.`);
+  return ms;
+}
+
+function checkQueue(queue: string): string {
+  if (typeof queue !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(queue)) {
+    throw new InvalidInputError(`invalid queue ${JSON.stringify(queue)}: use letters, digits, "_", "-", "." or ":".`);
+  }
+  return queue;
+}
+
+function checkText(value: string, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 10_000) {
+    throw new InvalidInputError(`invalid ${what}: use a non-empty string of at most 10,000 characters.`);
+  }
+  return value;
+}
+
+function toJsonPayload(payload: unknown): Json {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch (err) {
+    throw new InvalidInputError(`the payload is not JSON: ${(err as Error).message}.`);
+  }
+  if (text === undefined) throw new InvalidInputError('the payload is not JSON (a function, symbol or undefined).');
+  return JSON.parse(text) as Json;
+}

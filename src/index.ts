@@ -1,0 +1,20 @@
+// taskmill's public API. Nothing else is public.
+export { Taskmill } from './client/taskmill.js';
+export type { AddOptions, ListFilter, OpenOptions, ScheduleInfo, TaskSpec, WorkerOverrides } from './client/taskmill.js';
+export { Scheduler } from './scheduler/scheduler.js';
+export type { ReconcileReport, ScheduleSpec } from './scheduler/reconcile.js';
+export type { CatchUp, Overlap, Schedule, ScheduleRule } from './model/schedule.js';
+export { Worker } from './worker/worker.js';
+export type { StopOptions, WorkerOptions } from './worker/worker.js';
+export type { Handler, HandlerOptions, TaskContext } from './worker/handlers.js';
+export type { Config, ConfigInput } from './config/schema.js';
+export { loadConfig } from './config/load.js';
+export { parseDuration } from './config/duration.js';
+export type { Backoff, Json, LockInfo, Task, TaskStatus } from './model/task.js';
+export { TASK_STATUSES } from './model/task.js';
+export type { Clock } from './model/clock.js';
+export type { Logger } from './model/logger.js';
+export * from './model/errors.js';
+export type { ExternalTransaction, Store, StoreEvent } from './store/store.js';
+export type { DaemonModule, ModuleContext, ModuleSettings, ModuleSummary, SummaryColumn } from './daemon/module.js';
+export type { DaemonHeartbeat } from './model/daemon.js';

@@ -1,0 +1,118 @@
+// Every error taskmill raises on purpose: a stable `code` and a message that says what to do.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'INVALID_INPUT'
+  | 'UNKNOWN_TASK'
+  | 'TASK_NOT_FOUND'
+  | 'UNKNOWN_PREREQUISITE'
+  | 'INVALID_TRANSITION'
+  | 'DATABASE_UNREACHABLE'
+  | 'SCHEMA_TOO_NEW'
+  | 'WAIT_TIMEOUT'
+  | 'HANDLER_INVALID'
+  | 'TASK_TIMEOUT'
+  | 'ALREADY_RUNNING'
+  | 'DAEMON_FAILED';
+
+export class TaskmillError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The config file or an option has a wrong value; the message names key, value and what is allowed. */
+export class ConfigError extends TaskmillError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** Input from a caller (API, CLI, HTTP) is malformed. */
+export class InvalidInputError extends TaskmillError {
+  constructor(message: string) {
+    super('INVALID_INPUT', message);
+  }
+}
+
+export class UnknownTaskError extends TaskmillError {
+  constructor(
+    readonly taskName: string,
+    readonly known: readonly string[],
+    tasksDir: string,
+  ) {
+    super(
+      'UNKNOWN_TASK',
+      `unknown task "${taskName}": no handler file for it in ${tasksDir}. ` +
+        (known.length > 0
+          ? `Known tasks: ${known.join(', ')}.`
+          : `No handlers found; create ${tasksDir}/${taskName}.ts exporting a default async function.`),
+    );
+  }
+}
+
+export class TaskNotFoundError extends TaskmillError {
+  constructor(readonly taskId: number) {
+    super('TASK_NOT_FOUND', `task #${taskId} does not exist; list tasks with "taskmill tasks".`);
+  }
+}
+
+export class UnknownPrerequisiteError extends TaskmillError {
+  constructor(readonly missing: readonly number[]) {
+    super(
+      'UNKNOWN_PREREQUISITE',
+      `unknown prerequisite task ${missing.map((id) => `#${id}`).join(', ')}: ` +
+        'every id given in "after" must name an existing task.',
+    );
+  }
+}
+
+export class InvalidTransitionError extends TaskmillError {
+  constructor(taskId: number, from: string, action: string, allowed: string) {
+    super('INVALID_TRANSITION', `cannot ${action} task #${taskId}: it is ${from}; only ${allowed} tasks can be.`);
+  }
+}
+
+export class DatabaseUnreachableError extends TaskmillError {
+  constructor(where: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'DATABASE_UNREACHABLE',
+      `cannot open the database ${where}: ${reason}. Check "database" in the config or TASKMILL_DATABASE.`,
+      { cause },
+    );
+  }
+}
+
+export class SchemaTooNewError extends TaskmillError {
+  constructor(found: number, known: number) {
+    super(
+      'SCHEMA_TOO_NEW',
+      `the database was written by a newer taskmill (schema version ${found}; this one knows up to ${known}). ` +
+        'Upgrade taskmill on this host; nothing was changed.',
+    );
+  }
+}
+
+export class WaitTimeoutError extends TaskmillError {
+  constructor(taskId: number, ms: number, status: string) {
+    super('WAIT_TIMEOUT', `task #${taskId} is still ${status} after waiting ${ms} ms.`);
+  }
+}
+
+export class HandlerError extends TaskmillError {
+  constructor(message: string) {
+    super('HANDLER_INVALID', message);
+  }
+}
+
+export class TaskTimeoutError extends TaskmillError {
+  constructor(ms: number) {
+    super('TASK_TIMEOUT', `the handler did not finish within its timeout of ${ms} ms; raise "timeout" for this task if it needs longer.`);
+  }
+}

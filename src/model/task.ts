@@ -1,0 +1,101 @@
+// The task: its fields, its statuses and the transitions allowed between them.
+// Knows nothing of storage or execution.
+
+export const TASK_STATUSES = ['WAITING', 'STARTED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Statuses a task never leaves on its own (only `retry` moves FAILED or CANCELLED back). */
+export const FINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+/**
+ * Allowed transitions. WAITING → STARTED on claim; STARTED → WAITING on release
+ * (graceful stop), lease expiry or a retry with backoff; FAILED | CANCELLED →
+ * WAITING on an explicit retry.
+ */
+export const TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
+  WAITING: ['STARTED', 'CANCELLED', 'FAILED'],
+  STARTED: ['COMPLETED', 'FAILED', 'WAITING', 'CANCELLED'],
+  COMPLETED: [],
+  FAILED: ['WAITING'],
+  CANCELLED: ['WAITING'],
+};
+
+export function isTaskStatus(value: string): value is TaskStatus {
+  return (TASK_STATUSES as readonly string[]).includes(value);
+}
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface Backoff {
+  /** Delay before the second attempt, in ms; doubles for each further attempt. */
+  baseMs: number;
+  /** Upper bound of one delay, in ms. */
+  maxMs: number;
+}
+
+export interface LockInfo {
+  host: string;
+  pid: number;
+  workerId: string;
+}
+
+export interface Task {
+  id: number;
+  name: string;
+  payload: Json;
+  queue: string;
+  priority: number;
+  status: TaskStatus;
+  runAt: Date;
+  attempts: number;
+  maxAttempts: number;
+  backoff: Backoff;
+  timeoutMs: number;
+  prerequisites: number[];
+  uniqueKey: string | null;
+  note: string | null;
+  result: Json | null;
+  output: string[];
+  error: string | null;
+  errorStack: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  lockedBy: LockInfo | null;
+  leaseExpiresAt: Date | null;
+  /** True while a cancel of a STARTED task waits for its handler to stop. */
+  cancelRequested: boolean;
+  /** The schedule that created this task, if any. */
+  scheduleName: string | null;
+  /** The due time (occurrence) of that schedule this task serves, even when it runs late. */
+  scheduledFor: Date | null;
+}
+
+/** What a store needs to insert a task: every default already resolved. */
+export interface NewTask {
+  name: string;
+  payload: Json;
+  queue: string;
+  priority: number;
+  runAt: Date;
+  maxAttempts: number;
+  backoff: Backoff;
+  timeoutMs: number;
+  prerequisites: number[];
+  uniqueKey: string | null;
+  note: string | null;
+  scheduleName?: string | null;
+  scheduledFor?: Date | null;
+}
+
+export const TASK_NAME_PATTERN = /^[a-z0-9][a-z0-9_/-]*$/;
+
+export const DEFAULT_QUEUE = 'default';
+export const DEFAULT_PRIORITY = 0;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 5_000, maxMs: 3_600_000 };
+export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+
+/** Longest output kept per task: older lines are dropped first, with a marker. */
+export const MAX_OUTPUT_LINES = 1_000;
+export const MAX_OUTPUT_LINE_LENGTH = 4_000;

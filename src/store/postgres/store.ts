@@ -1,0 +1,836 @@
+// The server engine: one PostgreSQL schema shared by every worker and client, on any host.
+// Row locks do the serialising: a claim skips rows another claimer holds (SKIP LOCKED), and every
+// report names the attempt it belongs to, so a task is never handed out twice nor finished twice.
+import pg from 'pg';
+import {
+  DatabaseUnreachableError,
+  InvalidInputError,
+  InvalidTransitionError,
+  SchemaTooNewError,
+  TaskNotFoundError,
+  UnknownPrerequisiteError,
+} from '../../model/errors.js';
+import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
+import { TASK_STATUSES } from '../../model/task.js';
+import { readMigrations } from '../migrations.js';
+import type {
+  AddResult,
+  AttemptRef,
+  ClaimRequest,
+  Completion,
+  ExternalTransaction,
+  Failure,
+  Store,
+  StoreEvent,
+  TaskFilter,
+} from '../store.js';
+import { channelFor, encode, Listener, type LocalSignals, localSignals } from './signals.js';
+import { guardListener } from '../store.js';
+import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
+import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
+import type { DaemonHeartbeat } from '../../model/daemon.js';
+import * as schedules from './schedules.js';
+
+/** A pool, a pooled client inside our BEGIN, or the caller's own transaction. */
+type Db = ExternalTransaction;
+
+interface Row {
+  id: string;
+  name: string;
+  payload: Json;
+  queue: string;
+  priority: number;
+  status: TaskStatus;
+  run_at: Date;
+  attempts: number;
+  max_attempts: number;
+  backoff_base_ms: string;
+  backoff_max_ms: string;
+  timeout_ms: string;
+  prerequisite_ids: string[];
+  unique_key: string | null;
+  note: string | null;
+  result: Json | null;
+  output: string[];
+  error: string | null;
+  error_stack: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  locked_host: string | null;
+  locked_pid: number | null;
+  locked_worker: string | null;
+  schedule_name: string | null;
+  scheduled_for: Date | null;
+  lease_until: Date | null;
+  cancel_requested: boolean;
+}
+
+// Named rather than * in the prepared claim: a later migration's new column would change its result type.
+const TASK_COLUMNS = `id, name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms,
+  backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, result, output, error, error_stack, created_at,
+  started_at, finished_at, locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name,
+  scheduled_for`;
+
+// pg returns bigint as a string (it may exceed 2^53); ids and durations in ms never do.
+function toTask(r: Row): Task {
+  return {
+    id: Number(r.id),
+    name: r.name,
+    payload: r.payload,
+    queue: r.queue,
+    priority: r.priority,
+    status: r.status,
+    runAt: r.run_at,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: { baseMs: Number(r.backoff_base_ms), maxMs: Number(r.backoff_max_ms) },
+    timeoutMs: Number(r.timeout_ms),
+    prerequisites: r.prerequisite_ids.map(Number),
+    uniqueKey: r.unique_key,
+    note: r.note,
+    result: r.result,
+    output: r.output,
+    error: r.error,
+    errorStack: r.error_stack,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    lockedBy:
+      r.locked_worker === null ? null : { host: r.locked_host ?? '', pid: r.locked_pid ?? 0, workerId: r.locked_worker },
+    leaseExpiresAt: r.lease_until,
+    cancelRequested: r.cancel_requested,
+    scheduleName: r.schedule_name,
+    scheduledFor: r.scheduled_for,
+  };
+}
+
+async function select<T>(db: Db, sql: string, values: unknown[] = []): Promise<T[]> {
+  return (await db.query(sql, values)).rows as T[];
+}
+
+/** For the hot path: parsed and planned once per connection. */
+async function selectPrepared<T>(db: pg.Pool | pg.PoolClient, name: string, sql: string, values: unknown[]): Promise<T[]> {
+  return (await db.query({ name, text: sql, values })).rows as T[];
+}
+
+interface Target {
+  connectionString: string;
+  schema: string;
+  /** Server options for every connection: the URL's own, plus our search_path. */
+  options: string;
+  where: string;
+}
+
+function parseUrl(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InvalidInputError('invalid database URL: expected "postgres://USER@HOST:PORT/DB[?schema=NAME]".');
+  }
+  const schema = u.searchParams.get('schema') ?? 'taskmill';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new InvalidInputError(
+      `invalid schema "${schema}" in the database URL: use a lower-case letter or _ followed by lower-case ` +
+        'letters, digits or _, at most 63 in all.',
+    );
+  }
+  u.searchParams.delete('schema');
+  // pg lets the URL's parameters override the config object's, so ours must ride along with them.
+  const options = [u.searchParams.get('options'), `-c search_path=${schema}`].filter(Boolean).join(' ');
+  u.searchParams.delete('options');
+  const shown = new URL(u);
+  shown.password = '';
+  shown.search = '';
+  return { connectionString: u.toString(), schema, options, where: `${shown.toString()}?schema=${schema}` };
+}
+
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  readonly where: string;
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+  private readonly channel: string;
+  private readonly clientConfig: pg.ClientConfig;
+  private readonly local: LocalSignals;
+  private readonly listeners = new Set<(event: StoreEvent) => void>();
+  private listen: Listener | null = null;
+  private closed = false;
+  private readonly workPool: pg.Pool;
+
+  private constructor(target: Target) {
+    this.where = target.where;
+    this.schema = target.schema;
+    this.channel = channelFor(target.schema);
+    this.clientConfig = {
+      connectionString: target.connectionString,
+      options: target.options,
+      connectionTimeoutMillis: 5_000,
+      application_name: 'taskmill',
+    };
+    this.pool = new pg.Pool({ ...this.clientConfig, max: 10 });
+    // Claims and outcomes need no fsync before we go on: if the server crashes and loses the last
+    // ones, those tasks are STARTED again with a lease that expires, and run again (at least once).
+    // Adds, cancels and schedules stay durable on the other pool.
+    this.workPool = new pg.Pool({ ...this.clientConfig, options: `${target.options} -c synchronous_commit=off`, max: 10 });
+    // A pool discards an idle connection the server dropped; unhandled, the event would crash the process.
+    this.pool.on('error', () => undefined);
+    this.workPool.on('error', () => undefined);
+    this.local = localSignals(`${target.connectionString}#${target.schema}`);
+  }
+
+  /** Connects, then applies migrations. */
+  static async open(url: string, { migrate = true }: { migrate?: boolean } = {}): Promise<PostgresStore> {
+    const store = new PostgresStore(parseUrl(url));
+    try {
+      await store.pool.query('SELECT 1');
+    } catch (err) {
+      await Promise.all([store.pool.end(), store.workPool.end()]).catch(() => undefined);
+      throw new DatabaseUnreachableError(store.where, err);
+    }
+    try {
+      if (migrate) await store.migrate();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  async migrate(): Promise<{ from: number; to: number }> {
+    const migrations = readMigrations(new URL('./migrations/', import.meta.url));
+    const latest = migrations.at(-1)?.version ?? 0;
+    let from: number | null = null;
+    // One transaction per migration; the advisory lock makes concurrent processes take turns.
+    for (let applied = true; applied; ) {
+      applied = await this.transaction(async (db) => {
+        await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`taskmill migrate ${this.schema}`]);
+        // CREATE SCHEMA IF NOT EXISTS would still need the CREATE privilege, which a deployed role may lack.
+        const [found] = await select<{ schema: boolean; meta: boolean }>(
+          db,
+          "SELECT to_regnamespace($1) IS NOT NULL AS schema, to_regclass('taskmill_meta') IS NOT NULL AS meta",
+          [this.schema],
+        );
+        if (!found?.schema) await db.query(`CREATE SCHEMA ${this.schema}`);
+        const [row] = found?.meta
+          ? await select<{ value: string }>(db, "SELECT value FROM taskmill_meta WHERE key = 'schema_version'")
+          : [];
+        const current = Number(row?.value ?? 0);
+        from ??= current;
+        if (current > latest) throw new SchemaTooNewError(current, latest);
+        const next = migrations.find((m) => m.version > current);
+        if (!next) return false;
+        await db.query(next.sql);
+        await db.query(
+          `INSERT INTO taskmill_meta (key, value) VALUES ('schema_version', $1)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+          [String(next.version)],
+        );
+        return true;
+      });
+    }
+    const start = from ?? 0;
+    return { from: start, to: Math.max(start, latest) };
+  }
+
+  async add(tasks: readonly NewTask[], now: Date, transaction?: ExternalTransaction): Promise<AddResult[]> {
+    if (tasks.length === 0) return [];
+    if (transaction) {
+      // The savepoint keeps the batch all-or-none even if the caller catches our error and commits.
+      await transaction.query('SAVEPOINT taskmill_add');
+      try {
+        // The caller's connection has its own search_path: point it at our schema for these statements only
+        // (rolling back to the savepoint undoes this too).
+        const [path] = await select<{ previous: string }>(transaction, "SELECT current_setting('search_path') AS previous");
+        await transaction.query("SELECT set_config('search_path', $1, true)", [this.schema]);
+        const results = await this.insert(transaction, tasks, now, false);
+        await transaction.query("SELECT set_config('search_path', $1, true)", [path?.previous ?? '']);
+        await transaction.query('RELEASE SAVEPOINT taskmill_add');
+        // No local wake: the tasks exist only once the caller commits, and the NOTIFY tells us then.
+        return results;
+      } catch (err) {
+        await transaction.query('ROLLBACK TO SAVEPOINT taskmill_add');
+        throw err;
+      }
+    }
+    const results = tasks.every(isPlain)
+      ? (await this.insertPlain(this.pool, tasks, now, true)).map((task) => ({ task, created: true }))
+      : await this.transaction((db) => this.insert(db, tasks, now, true));
+    if (results.some((r) => r.created)) this.emit({ kind: 'wake' });
+    return results;
+  }
+
+  /** Keeps the batch's order (ids increase along it), inserting each run of plain tasks in one statement. */
+  private async insert(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<AddResult[]> {
+    const results: AddResult[] = [];
+    for (let i = 0; i < tasks.length; ) {
+      let end = i;
+      while (end < tasks.length && isPlain(tasks[end] as NewTask)) end++;
+      if (end > i) {
+        for (const task of await this.insertPlain(db, tasks.slice(i, end), now, fromHere)) results.push({ task, created: true });
+        i = end;
+      } else {
+        results.push(await this.insertOne(db, tasks[i] as NewTask, now));
+        i++;
+      }
+    }
+    if (results.some((r) => r.created)) await this.notify(db, { kind: 'wake' }, fromHere);
+    return results;
+  }
+
+  /** Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone. */
+  private async insertPlain(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<Task[]> {
+    const column = <T>(pick: (t: NewTask) => T) => tasks.map(pick);
+    const rows = await select<Row>(
+      db,
+      `WITH inserted AS (
+         INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
+           backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
+         SELECT name, payload, queue, priority, 'WAITING', run_at, max_attempts, backoff_base_ms,
+           backoff_max_ms, timeout_ms, note, $1::timestamptz, schedule_name, scheduled_for
+           FROM unnest($2::text[], $3::jsonb[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::bigint[],
+                       $9::bigint[], $10::bigint[], $11::text[], $14::text[], $15::timestamptz[])
+                WITH ORDINALITY AS t (name, payload, queue, priority, run_at, max_attempts, backoff_base_ms,
+                                      backoff_max_ms, timeout_ms, note, schedule_name, scheduled_for, n)
+          ORDER BY n
+         RETURNING *)
+       SELECT inserted.* FROM inserted, pg_notify($12, $13)`,
+      [
+        now,
+        column((t) => t.name),
+        column((t) => JSON.stringify(t.payload)),
+        column((t) => t.queue),
+        column((t) => t.priority),
+        column((t) => t.runAt),
+        column((t) => t.maxAttempts),
+        column((t) => t.backoff.baseMs),
+        column((t) => t.backoff.maxMs),
+        column((t) => t.timeoutMs),
+        column((t) => t.note),
+        this.channel,
+        encode({ kind: 'wake' }, fromHere ? this.local.origin : null),
+        column((t) => t.scheduleName ?? null),
+        column((t) => t.scheduledFor ?? null),
+      ],
+    );
+    return rows.map(toTask).sort((a, b) => a.id - b.id);
+  }
+
+  private async insertOne(db: Db, t: NewTask, now: Date): Promise<AddResult> {
+    if (t.uniqueKey !== null) {
+      const live = await this.findLive(db, t.uniqueKey);
+      if (live) return { task: live, created: false };
+    }
+    const prereqs = [...new Set(t.prerequisites)];
+    // Row-locks the prerequisites until we commit: a complete() racing us either committed first
+    // (we read COMPLETED) or waits for us and then finds our task among its dependants.
+    const statuses =
+      prereqs.length === 0
+        ? []
+        : await select<{ id: string; status: TaskStatus }>(
+            db,
+            'UPDATE tasks SET has_dependants = true WHERE id = ANY($1::bigint[]) RETURNING id, status',
+            [prereqs],
+          );
+    const found = new Set(statuses.map((s) => Number(s.id)));
+    const missing = prereqs.filter((id) => !found.has(id));
+    if (missing.length > 0) throw new UnknownPrerequisiteError(missing);
+    const dead = statuses.find((s) => s.status === 'FAILED' || s.status === 'CANCELLED');
+    for (;;) {
+      const [row] = await select<Row>(
+        db,
+        `INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
+           backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, created_at, waiting_for,
+           error, finished_at, failed_by, schedule_name, scheduled_for)
+         VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint[], $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20)
+         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('WAITING', 'STARTED') DO NOTHING
+         RETURNING *`,
+        [
+          t.name, JSON.stringify(t.payload), t.queue, t.priority, dead ? dead.status : 'WAITING', t.runAt,
+          t.maxAttempts, t.backoff.baseMs, t.backoff.maxMs, t.timeoutMs, prereqs, t.uniqueKey, t.note, now,
+          statuses.filter((s) => s.status !== 'COMPLETED').length,
+          dead ? prerequisiteError(Number(dead.id), dead.status) : null,
+          dead ? now : null,
+          dead ? dead.id : null,
+          t.scheduleName ?? null,
+          t.scheduledFor ?? null,
+        ],
+      );
+      if (row) {
+        if (prereqs.length > 0) {
+          await db.query(
+            'INSERT INTO task_prerequisites (task_id, prerequisite_id) SELECT $1::bigint, unnest($2::bigint[])',
+            [row.id, prereqs],
+          );
+        }
+        return { task: toTask(row), created: true };
+      }
+      // Another transaction holds the key. It may have finished since, and then the key is free again.
+      const live = await this.findLive(db, t.uniqueKey ?? '');
+      if (live) return { task: live, created: false };
+    }
+  }
+
+  private async findLive(db: Db, uniqueKey: string): Promise<Task | null> {
+    const [row] = await select<Row>(db, "SELECT * FROM tasks WHERE unique_key = $1 AND status IN ('WAITING', 'STARTED')", [
+      uniqueKey,
+    ]);
+    return row ? toTask(row) : null;
+  }
+
+  async get(id: number): Promise<Task | null> {
+    const [row] = await select<Row>(this.pool, 'SELECT * FROM tasks WHERE id = $1', [id]);
+    return row ? toTask(row) : null;
+  }
+
+  async list(filter: TaskFilter): Promise<Task[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const param = (value: unknown) => `$${values.push(value)}`;
+    if (filter.status && filter.status.length > 0) where.push(`status = ANY(${param(filter.status)}::text[])`);
+    if (filter.name !== undefined) where.push(`name = ${param(filter.name)}`);
+    if (filter.queue !== undefined) where.push(`queue = ${param(filter.queue)}`);
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id ${filter.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${param(filter.limit ?? 100)}`;
+    return (await select<Row>(this.pool, sql, values)).map(toTask);
+  }
+
+  async counts(): Promise<Record<TaskStatus, number>> {
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    const rows = await select<{ status: TaskStatus; n: number }>(
+      this.pool,
+      'SELECT status, count(*)::int AS n FROM tasks GROUP BY status',
+    );
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+
+  async claim(req: ClaimRequest): Promise<Task[]> {
+    const rows = await selectPrepared<Row>(
+      this.workPool,
+      req.queues ? 'taskmill_claim_queues' : 'taskmill_claim',
+      `WITH next AS (
+         SELECT id FROM tasks
+          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= $1 ${req.queues ? 'AND queue = ANY($7::text[])' : ''}
+          ORDER BY priority DESC, run_at, id
+          LIMIT $6
+          FOR UPDATE SKIP LOCKED)
+       UPDATE tasks
+          SET status = 'STARTED', attempts = attempts + 1, started_at = $1, finished_at = NULL,
+              locked_host = $2, locked_pid = $3, locked_worker = $4, lease_until = $5
+        WHERE id IN (SELECT id FROM next)
+       RETURNING ${TASK_COLUMNS}`,
+      [
+        req.now, req.lock.host, req.lock.pid, req.lock.workerId, new Date(req.now.getTime() + req.leaseMs), req.limit,
+        ...(req.queues ? [req.queues] : []),
+      ],
+    );
+    return rows
+      .map(toTask)
+      .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id);
+  }
+
+  async complete(items: readonly Completion[], now: Date): Promise<void> {
+    if (items.length === 0) return;
+    const sorted = byId(items);
+    const unblocked = await this.transaction(async (db) => {
+      const done = await selectPrepared<{ id: string; has_dependants: boolean }>(
+        db,
+        'taskmill_complete',
+        `UPDATE tasks t
+            SET status = 'COMPLETED', result = c.result, output = c.output, finished_at = $1, error = NULL,
+                error_stack = NULL, lease_until = NULL, cancel_requested = false
+           FROM unnest($2::bigint[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[])
+                AS c (id, worker, attempt, result, output)
+          WHERE t.id = c.id AND t.status = 'STARTED' AND t.locked_worker = c.worker AND t.attempts = c.attempt
+         RETURNING t.id, t.has_dependants`,
+        [
+          now, sorted.map((c) => c.id), sorted.map((c) => c.workerId), sorted.map((c) => c.attempt),
+          sorted.map((c) => JSON.stringify(c.result)), sorted.map((c) => JSON.stringify(c.output)),
+        ],
+      );
+      const parents = done.filter((d) => d.has_dependants).map((d) => d.id);
+      if (parents.length === 0) return false;
+      // A second statement takes a fresh snapshot: it sees the dependants of any add() we waited for above.
+      await db.query(
+        `UPDATE tasks t SET waiting_for = t.waiting_for - p.n
+           FROM (SELECT task_id, count(*)::int AS n FROM task_prerequisites
+                  WHERE prerequisite_id = ANY($1::bigint[]) GROUP BY task_id) p
+          WHERE t.id = p.task_id AND t.status = 'WAITING'`,
+        [parents],
+      );
+      await this.notify(db, { kind: 'wake' });
+      return true;
+    }, this.workPool);
+    if (unblocked) this.emit({ kind: 'wake' });
+  }
+
+  async fail(items: readonly Failure[], now: Date): Promise<void> {
+    if (items.length === 0) return;
+    const sorted = byId(items);
+    const retried = await this.transaction(async (db) => {
+      const rows = await select<{ id: string; status: TaskStatus; has_dependants: boolean }>(
+        db,
+        `UPDATE tasks t
+            SET status = f.status, run_at = coalesce(f.retry_at, t.run_at), error = f.error, error_stack = f.stack,
+                output = f.output, finished_at = CASE WHEN f.retry_at IS NULL THEN $1::timestamptz END,
+                -- a task waiting for its next attempt is held by nobody; a finished one keeps who ran it
+                locked_host = CASE WHEN f.retry_at IS NULL THEN t.locked_host END,
+                locked_pid = CASE WHEN f.retry_at IS NULL THEN t.locked_pid END,
+                locked_worker = CASE WHEN f.retry_at IS NULL THEN t.locked_worker END,
+                lease_until = NULL, cancel_requested = false
+           FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::jsonb[],
+                       $9::timestamptz[])
+                AS f (id, worker, attempt, status, error, stack, output, retry_at)
+          WHERE t.id = f.id AND t.status = 'STARTED' AND t.locked_worker = f.worker AND t.attempts = f.attempt
+         RETURNING t.id, t.status, t.has_dependants`,
+        [
+          now, sorted.map((f) => f.id), sorted.map((f) => f.workerId), sorted.map((f) => f.attempt),
+          sorted.map((f): TaskStatus => (f.retryAt ? 'WAITING' : f.cancelled ? 'CANCELLED' : 'FAILED')),
+          sorted.map((f) => f.error), sorted.map((f) => f.errorStack), sorted.map((f) => JSON.stringify(f.output)),
+          sorted.map((f) => f.retryAt),
+        ],
+      );
+      for (const r of rows) {
+        if (r.status !== 'WAITING' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
+      }
+      const retried = rows.some((r) => r.status === 'WAITING');
+      if (retried) await this.notify(db, { kind: 'wake' });
+      return retried;
+    }, this.workPool);
+    if (retried) this.emit({ kind: 'wake' });
+  }
+
+  /**
+   * Ends every WAITING dependant of `rootId`, transitively, with the root's final status. Each step is
+   * its own statement (a fresh snapshot) and its parent is locked by now, so no add() slips past it.
+   */
+  private async cascade(db: Db, rootId: number, status: TaskStatus, now: Date): Promise<void> {
+    const frontier = [rootId];
+    for (let parent = frontier.shift(); parent !== undefined; parent = frontier.shift()) {
+      const message = prerequisiteError(parent, status) + (parent === rootId ? '' : ` (cascade from #${rootId})`);
+      const taken = await select<{ id: string; has_dependants: boolean }>(
+        db,
+        `UPDATE tasks SET status = $1, error = $2, failed_by = $3, finished_at = $4
+          WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_prerequisites WHERE prerequisite_id = $3)
+         RETURNING id, has_dependants`,
+        [status, message, parent, now],
+      );
+      for (const t of taken) if (t.has_dependants) frontier.push(Number(t.id));
+    }
+  }
+
+  async renew(refs: readonly AttemptRef[], until: Date): Promise<number[]> {
+    if (refs.length === 0) return [];
+    const sorted = byId(refs);
+    const rows = await selectPrepared<{ id: string; cancel_requested: boolean }>(
+      this.pool,
+      'taskmill_renew',
+      `UPDATE tasks t SET lease_until = $1
+         FROM unnest($2::bigint[], $3::text[], $4::int[]) AS r (id, worker, attempt)
+        WHERE t.id = r.id AND t.status = 'STARTED' AND t.locked_worker = r.worker AND t.attempts = r.attempt
+       RETURNING t.id, t.cancel_requested`,
+      [until, sorted.map((r) => r.id), sorted.map((r) => r.workerId), sorted.map((r) => r.attempt)],
+    );
+    const cancelled = new Set(rows.filter((r) => r.cancel_requested).map((r) => Number(r.id)));
+    return refs.map((r) => r.id).filter((id) => cancelled.has(id));
+  }
+
+  async release(refs: readonly AttemptRef[], now: Date): Promise<void> {
+    if (refs.length === 0) return;
+    const sorted = byId(refs);
+    const released = await this.transaction(async (db) => {
+      const rows = await select<{ id: string; status: TaskStatus; has_dependants: boolean }>(
+        db,
+        `UPDATE tasks t
+            SET status = CASE WHEN t.cancel_requested THEN 'CANCELLED' ELSE 'WAITING' END,
+                attempts = t.attempts - 1, started_at = NULL,
+                finished_at = CASE WHEN t.cancel_requested THEN $1::timestamptz END,
+                locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
+           FROM unnest($2::bigint[], $3::text[], $4::int[]) AS r (id, worker, attempt)
+          WHERE t.id = r.id AND t.status = 'STARTED' AND t.locked_worker = r.worker AND t.attempts = r.attempt
+         RETURNING t.id, t.status, t.has_dependants`,
+        [now, sorted.map((r) => r.id), sorted.map((r) => r.workerId), sorted.map((r) => r.attempt)],
+      );
+      for (const r of rows) {
+        if (r.status === 'CANCELLED' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
+      }
+      if (rows.length > 0) await this.notify(db, { kind: 'wake' });
+      return rows.length > 0;
+    });
+    if (released) this.emit({ kind: 'wake' });
+  }
+
+  async rescueExpired(now: Date): Promise<number> {
+    const rescued = await this.transaction(async (db) => {
+      const rows = await select<{ id: string; status: TaskStatus; has_dependants: boolean }>(
+        db,
+        `UPDATE tasks
+            SET status = CASE WHEN cancel_requested THEN 'CANCELLED'
+                              WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'WAITING' END,
+                error = 'the worker running this task stopped answering (' || coalesce(locked_host, '?') || ' pid ' ||
+                        coalesce(locked_pid::text, '?') || '); its lease expired',
+                finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN $1::timestamptz END,
+                run_at = greatest(run_at, $1::timestamptz),
+                locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
+          WHERE status = 'STARTED' AND lease_until < $1
+         RETURNING id, status, has_dependants`,
+        [now],
+      );
+      for (const r of rows) {
+        if (r.status !== 'WAITING' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
+      }
+      if (rows.length > 0) await this.notify(db, { kind: 'wake' });
+      return rows.length;
+    });
+    if (rescued > 0) this.emit({ kind: 'wake' });
+    return rescued;
+  }
+
+  async cancel(id: number, now: Date): Promise<Task> {
+    const { row, started } = await this.transaction(async (db) => {
+      const [before] = await select<{ status: TaskStatus; has_dependants: boolean }>(
+        db,
+        'SELECT status, has_dependants FROM tasks WHERE id = $1 FOR UPDATE',
+        [id],
+      );
+      if (!before) throw new TaskNotFoundError(id);
+      if (before.status === 'WAITING') {
+        const [after] = await select<Row>(
+          db,
+          "UPDATE tasks SET status = 'CANCELLED', finished_at = $2, error = 'cancelled' WHERE id = $1 RETURNING *",
+          [id, now],
+        );
+        if (before.has_dependants) await this.cascade(db, id, 'CANCELLED', now);
+        return { row: after as Row, started: false };
+      }
+      if (before.status === 'STARTED') {
+        const [after] = await select<Row>(db, 'UPDATE tasks SET cancel_requested = true WHERE id = $1 RETURNING *', [id]);
+        await this.notify(db, { kind: 'cancel', id });
+        return { row: after as Row, started: true };
+      }
+      throw new InvalidTransitionError(id, before.status, 'cancel', 'WAITING or STARTED');
+    });
+    if (started) this.emit({ kind: 'cancel', id });
+    return toTask(row);
+  }
+
+  async retry(id: number, now: Date): Promise<Task> {
+    const row = await this.transaction(async (db) => {
+      const [before] = await select<{ status: TaskStatus }>(db, 'SELECT status FROM tasks WHERE id = $1 FOR UPDATE', [id]);
+      if (!before) throw new TaskNotFoundError(id);
+      if (before.status !== 'FAILED' && before.status !== 'CANCELLED') {
+        throw new InvalidTransitionError(id, before.status, 'retry', 'FAILED or CANCELLED');
+      }
+      let root: Row | undefined;
+      const frontier = [id];
+      for (let current = frontier.shift(); current !== undefined; current = frontier.shift()) {
+        // Locks the prerequisites as add() does, so no completion slips between this count and the reset.
+        const prereqs = await select<{ id: string; status: TaskStatus }>(
+          db,
+          `UPDATE tasks SET has_dependants = true
+            WHERE id IN (SELECT prerequisite_id FROM task_prerequisites WHERE task_id = $1)
+           RETURNING id, status`,
+          [current],
+        );
+        const dead = prereqs.find((p) => p.status === 'FAILED' || p.status === 'CANCELLED');
+        if (current === id && dead) {
+          throw new InvalidTransitionError(
+            id,
+            before.status,
+            `retry (its prerequisite #${dead.id} is ${dead.status}; retry that one first)`,
+            'FAILED or CANCELLED tasks with live prerequisites',
+          );
+        }
+        const [reset] = await select<Row>(
+          db,
+          `UPDATE tasks
+              SET status = 'WAITING', attempts = 0, run_at = $2, error = NULL, error_stack = NULL, result = NULL,
+                  started_at = NULL, finished_at = NULL, failed_by = NULL, cancel_requested = false, waiting_for = $3
+            WHERE id = $1
+           RETURNING *`,
+          [current, now, prereqs.filter((p) => p.status !== 'COMPLETED').length],
+        );
+        root ??= reset;
+        const takenDown = await select<{ id: string }>(
+          db,
+          "SELECT id FROM tasks WHERE failed_by = $1 AND status IN ('FAILED', 'CANCELLED') ORDER BY id FOR UPDATE",
+          [current],
+        );
+        for (const d of takenDown) frontier.push(Number(d.id));
+      }
+      await this.notify(db, { kind: 'wake' });
+      return root as Row;
+    });
+    this.emit({ kind: 'wake' });
+    return toTask(row);
+  }
+
+  async nextRunAt(queues: readonly string[] | null): Promise<Date | null> {
+    const [row] = await select<{ t: Date | null }>(
+      this.pool,
+      `SELECT min(run_at) AS t FROM tasks
+        WHERE status = 'WAITING' AND waiting_for = 0 ${queues ? 'AND queue = ANY($1::text[])' : ''}`,
+      queues ? [queues] : [],
+    );
+    return row?.t ?? null;
+  }
+
+  subscribe(listener: (event: StoreEvent) => void): () => void {
+    listener = guardListener(listener);
+    this.local.emitter.on('event', listener);
+    this.listeners.add(listener);
+    if (!this.listen && !this.closed) {
+      this.listen = new Listener(this.clientConfig, this.channel, this.local.origin, (event) => {
+        for (const l of this.listeners) l(event);
+      });
+      this.listen.start();
+    }
+    return () => {
+      this.local.emitter.off('event', listener);
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.listen) {
+        void this.listen.stop();
+        this.listen = null;
+      }
+    };
+  }
+
+  async saveSchedule(definition: ScheduleDefinition, now: Date): Promise<Schedule> {
+    const saved = await this.transaction(async (db) => {
+      const s = await schedules.saveSchedule(db, definition, now);
+      await this.notify(db, { kind: 'schedules' });
+      return s;
+    });
+    this.emit({ kind: 'schedules' });
+    return saved;
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const removed = await this.transaction(async (db) => {
+      const gone = await schedules.removeSchedule(db, name);
+      if (gone) await this.notify(db, { kind: 'schedules' });
+      return gone;
+    });
+    if (removed) this.emit({ kind: 'schedules' });
+    return removed;
+  }
+
+  async getSchedule(name: string): Promise<Schedule | null> {
+    return schedules.getSchedule(this.pool, name);
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    return schedules.listSchedules(this.pool);
+  }
+
+  async fireSchedule(fire: ScheduleFire, now: Date): Promise<FireOutcome> {
+    const outcome = await this.transaction((db) =>
+      schedules.fireSchedule(db, fire, now, async (task) => (await this.insertPlain(db, [task], now, true))[0] as Task),
+    );
+    if (outcome.kind === 'fired') this.emit({ kind: 'wake' });
+    return outcome;
+  }
+
+  async skipSchedule(skip: ScheduleSkip, now: Date): Promise<void> {
+    await schedules.skipSchedule(this.pool, skip, now);
+  }
+
+  async pruneTicks(before: Date): Promise<number> {
+    return schedules.pruneTicks(this.pool, before);
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async pruneFinished(before: Date): Promise<number> {
+    const r = await this.pool.query(
+      "DELETE FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1",
+      [before],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async heartbeat(d: DaemonHeartbeat): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO daemons (id, host, pid, started_at, last_seen, modules) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+       ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, modules = excluded.modules`,
+      [d.id, d.host, d.pid, d.startedAt, d.lastSeen, JSON.stringify(d.modules)],
+    );
+  }
+
+  async removeDaemon(id: string): Promise<void> {
+    await this.pool.query('DELETE FROM daemons WHERE id = $1', [id]);
+  }
+
+  async listDaemons(): Promise<DaemonHeartbeat[]> {
+    const { rows } = await this.pool.query<{
+      id: string; host: string; pid: number; started_at: Date; last_seen: Date; modules: Json;
+    }>('SELECT * FROM daemons ORDER BY last_seen DESC');
+    return rows.map((r) => ({
+      id: r.id, host: r.host, pid: r.pid, startedAt: r.started_at, lastSeen: r.last_seen, modules: r.modules,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.listeners) this.local.emitter.off('event', l);
+    this.listeners.clear();
+    await this.listen?.stop();
+    this.listen = null;
+    await Promise.all([this.pool.end(), this.workPool.end()]);
+  }
+
+  /** Queues the event for other processes; PostgreSQL delivers it only if the transaction commits. */
+  private async notify(db: Db, event: StoreEvent, fromHere = true): Promise<void> {
+    await db.query('SELECT pg_notify($1, $2)', [this.channel, encode(event, fromHere ? this.local.origin : null)]);
+  }
+
+  /** Tells this process's subscribers at once; only after the commit. */
+  private emit(event: StoreEvent): void {
+    this.local.emitter.emit('event', event);
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; after a deadlock, rolls back and runs `work` again. */
+  private async transaction<T>(work: (db: pg.PoolClient) => Promise<T>, pool: pg.Pool = this.pool): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken = e;
+        });
+        if (isDeadlock(err) && attempt < 5) continue;
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+}
+
+function isDeadlock(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === '40P01';
+}
+
+function isPlain(t: NewTask): boolean {
+  return t.uniqueKey === null && t.prerequisites.length === 0;
+}
+
+/** Every batch locks its rows in id order, which keeps concurrent batches from deadlocking. */
+function byId<T extends { id: number }>(items: readonly T[]): T[] {
+  return [...items].sort((a, b) => a.id - b.id);
+}
+
+function prerequisiteError(id: number, status: TaskStatus): string {
+  return `prerequisite task #${id} ended ${status}`;
+}

@@ -1,0 +1,714 @@
+// The embedded engine: one SQLite file in WAL mode, shared by every process on the host.
+// Writes are serialised by SQLite itself (BEGIN IMMEDIATE), so a claim can never hand out a task twice.
+import { EventEmitter } from 'node:events';
+import { closeSync, type FSWatcher, mkdirSync, openSync, watch, writeSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  DatabaseUnreachableError,
+  InvalidTransitionError,
+  SchemaTooNewError,
+  TaskNotFoundError,
+  UnknownPrerequisiteError,
+} from '../../model/errors.js';
+import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
+import { TASK_STATUSES } from '../../model/task.js';
+import { readMigrations } from '../migrations.js';
+import type {
+  AddResult,
+  AttemptRef,
+  ClaimRequest,
+  Completion,
+  Failure,
+  Store,
+  StoreEvent,
+  TaskFilter,
+} from '../store.js';
+import { guardListener } from '../store.js';
+import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
+import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
+import type { DaemonHeartbeat } from '../../model/daemon.js';
+import * as schedules from './schedules.js';
+
+interface Row {
+  id: number;
+  name: string;
+  payload: string;
+  queue: string;
+  priority: number;
+  status: TaskStatus;
+  run_at: number;
+  attempts: number;
+  max_attempts: number;
+  backoff_base_ms: number;
+  backoff_max_ms: number;
+  timeout_ms: number;
+  prerequisite_ids: string;
+  unique_key: string | null;
+  note: string | null;
+  result: string | null;
+  output: string;
+  error: string | null;
+  error_stack: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  locked_host: string | null;
+  locked_pid: number | null;
+  locked_worker: string | null;
+  lease_until: number | null;
+  cancel_requested: number;
+  has_dependants: number;
+  schedule_name: string | null;
+  scheduled_for: number | null;
+}
+
+function toTask(r: Row): Task {
+  return {
+    id: r.id,
+    name: r.name,
+    payload: JSON.parse(r.payload) as Json,
+    queue: r.queue,
+    priority: r.priority,
+    status: r.status,
+    runAt: new Date(r.run_at),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: { baseMs: r.backoff_base_ms, maxMs: r.backoff_max_ms },
+    timeoutMs: r.timeout_ms,
+    prerequisites: JSON.parse(r.prerequisite_ids) as number[],
+    uniqueKey: r.unique_key,
+    note: r.note,
+    result: r.result === null ? null : (JSON.parse(r.result) as Json),
+    output: JSON.parse(r.output) as string[],
+    error: r.error,
+    errorStack: r.error_stack,
+    createdAt: new Date(r.created_at),
+    startedAt: r.started_at === null ? null : new Date(r.started_at),
+    finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
+    lockedBy:
+      r.locked_worker === null ? null : { host: r.locked_host ?? '', pid: r.locked_pid ?? 0, workerId: r.locked_worker },
+    leaseExpiresAt: r.lease_until === null ? null : new Date(r.lease_until),
+    cancelRequested: r.cancel_requested === 1,
+    scheduleName: r.schedule_name,
+    scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
+  };
+}
+
+/** One emitter per file, so a client and a worker in one process wake each other at once. */
+const localSignals = new Map<string, EventEmitter>();
+function signalsFor(file: string): EventEmitter {
+  let e = localSignals.get(file);
+  if (!e) {
+    e = new EventEmitter();
+    e.setMaxListeners(0);
+    localSignals.set(file, e);
+  }
+  return e;
+}
+
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly where: string;
+  private readonly db: Database.Database;
+  private readonly signals: EventEmitter;
+  private watcher: FSWatcher | null = null;
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly signalFiles = new Map<string, number>();
+  private watchers = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly file: string,
+    db: Database.Database,
+  ) {
+    this.db = db;
+    this.where = `sqlite:${file}`;
+    this.signals = signalsFor(file);
+  }
+
+  /** Opens (creating if needed) the file and applies migrations. */
+  static async open(file: string, { migrate = true }: { migrate?: boolean } = {}): Promise<SqliteStore> {
+    let db: Database.Database;
+    try {
+      if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 10000');
+      db.pragma('foreign_keys = ON');
+    } catch (err) {
+      throw new DatabaseUnreachableError(`sqlite:${file}`, err);
+    }
+    const store = new SqliteStore(file, db);
+    if (migrate) {
+      try {
+        await store.migrate();
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    }
+    return store;
+  }
+
+  /** Prepares each statement once per connection: preparing costs more than running most of them. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
+  async migrate(): Promise<{ from: number; to: number }> {
+    const migrations = readMigrations(new URL('./migrations/', import.meta.url));
+    const latest = migrations.at(-1)?.version ?? 0;
+    const run = this.db.transaction(() => {
+      const hasMeta = this.db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'taskmill_meta'")
+        .get();
+      const from = hasMeta
+        ? Number(
+            (this.stmt("SELECT value FROM taskmill_meta WHERE key = 'schema_version'").get() as
+              | { value: string }
+              | undefined)?.value ?? 0,
+          )
+        : 0;
+      if (from > latest) throw new SchemaTooNewError(from, latest);
+      for (const m of migrations) {
+        if (m.version <= from) continue;
+        this.db.exec(m.sql);
+        this.db
+          .prepare(
+            "INSERT INTO taskmill_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          )
+          .run(String(m.version));
+      }
+      return { from, to: Math.max(from, latest) };
+    });
+    return run.immediate();
+  }
+
+  async add(tasks: readonly NewTask[], now: Date): Promise<AddResult[]> {
+    const results = this.db.transaction(() => this.insertTasks(tasks, now)).immediate();
+    if (results.some((r) => r.created)) this.emit({ kind: 'wake' });
+    return results;
+  }
+
+  /** Inserts tasks inside the caller's transaction (add, or a schedule firing). */
+  private insertTasks(tasks: readonly NewTask[], now: Date): AddResult[] {
+    const insert = this.stmt(`
+      INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
+        backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, created_at, waiting_for,
+        error, finished_at, failed_by, schedule_name, scheduled_for)
+      VALUES (@name, @payload, @queue, @priority, @status, @runAt, @maxAttempts, @backoffBase,
+        @backoffMax, @timeoutMs, @prerequisites, @uniqueKey, @note, @now, @waitingFor,
+        @error, @finishedAt, @failedBy, @scheduleName, @scheduledFor)
+      ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('WAITING', 'STARTED') DO NOTHING
+      RETURNING *`);
+    const findLive = this.stmt(
+      "SELECT * FROM tasks WHERE unique_key = ? AND status IN ('WAITING', 'STARTED')",
+    );
+    const markPrereq = this.stmt('UPDATE tasks SET has_dependants = 1 WHERE id = ? RETURNING id, status');
+    const link = this.stmt('INSERT INTO task_prerequisites (task_id, prerequisite_id) VALUES (?, ?)');
+
+    const results: AddResult[] = [];
+    for (const t of tasks) {
+      if (t.uniqueKey !== null) {
+        const live = findLive.get(t.uniqueKey) as Row | undefined;
+        if (live) {
+          results.push({ task: toTask(live), created: false });
+          continue;
+        }
+      }
+      const prereqs = [...new Set(t.prerequisites)];
+      const statuses: { id: number; status: TaskStatus }[] = [];
+      const missing: number[] = [];
+      for (const id of prereqs) {
+        const row = markPrereq.get(id) as { id: number; status: TaskStatus } | undefined;
+        if (row) statuses.push(row);
+        else missing.push(id);
+      }
+      if (missing.length > 0) throw new UnknownPrerequisiteError(missing);
+      const dead = statuses.find((s) => s.status === 'FAILED' || s.status === 'CANCELLED');
+      const row = insert.get({
+        name: t.name,
+        payload: JSON.stringify(t.payload),
+        queue: t.queue,
+        priority: t.priority,
+        status: dead ? dead.status : 'WAITING',
+        runAt: t.runAt.getTime(),
+        maxAttempts: t.maxAttempts,
+        backoffBase: t.backoff.baseMs,
+        backoffMax: t.backoff.maxMs,
+        timeoutMs: t.timeoutMs,
+        prerequisites: JSON.stringify(prereqs),
+        uniqueKey: t.uniqueKey,
+        note: t.note,
+        now: now.getTime(),
+        waitingFor: statuses.filter((s) => s.status !== 'COMPLETED').length,
+        error: dead ? prerequisiteError(dead.id, dead.status) : null,
+        finishedAt: dead ? now.getTime() : null,
+        failedBy: dead ? dead.id : null,
+        scheduleName: t.scheduleName ?? null,
+        scheduledFor: t.scheduledFor ? t.scheduledFor.getTime() : null,
+      }) as Row;
+      for (const id of prereqs) link.run(row.id, id);
+      results.push({ task: toTask(row), created: true });
+    }
+    return results;
+  }
+
+  async get(id: number): Promise<Task | null> {
+    const row = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    return row ? toTask(row) : null;
+  }
+
+  async list(filter: TaskFilter): Promise<Task[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status && filter.status.length > 0) {
+      where.push(`status IN (${filter.status.map(() => '?').join(', ')})`);
+      params.push(...filter.status);
+    }
+    if (filter.name !== undefined) {
+      where.push('name = ?');
+      params.push(filter.name);
+    }
+    if (filter.queue !== undefined) {
+      where.push('queue = ?');
+      params.push(filter.queue);
+    }
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id ${filter.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`;
+    params.push(filter.limit ?? 100);
+    return (this.stmt(sql).all(...params) as Row[]).map(toTask);
+  }
+
+  async counts(): Promise<Record<TaskStatus, number>> {
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const r of this.stmt('SELECT status, count(*) AS n FROM tasks GROUP BY status').all() as {
+      status: TaskStatus;
+      n: number;
+    }[]) {
+      counts[r.status] = r.n;
+    }
+    return counts;
+  }
+
+  // INDEXED BY: without statistics SQLite prefers tasks_by_status and sorts every waiting task on each
+  // claim (200 claims/s at 20,000 waiting); the partial index in claim order makes a claim a short scan.
+  async claim(req: ClaimRequest): Promise<Task[]> {
+    const queueFilter = req.queues ? `AND queue IN (${req.queues.map(() => '?').join(', ')})` : '';
+    // Two statements in one transaction: UPDATE … WHERE id IN (SELECT … LIMIT n) costs five times more here.
+    const due = this.stmt(`
+      SELECT id FROM tasks INDEXED BY tasks_due
+       WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= ? ${queueFilter}
+       ORDER BY priority DESC, run_at, id
+       LIMIT ?`);
+    const take = this.stmt(`
+      UPDATE tasks
+         SET status = 'STARTED', attempts = attempts + 1, started_at = @now, finished_at = NULL,
+             locked_host = @host, locked_pid = @pid, locked_worker = @worker, lease_until = @lease
+       WHERE id = @id
+      RETURNING *`);
+    const now = req.now.getTime();
+    const rows = this.db
+      .transaction(() =>
+        (due.all(now, ...(req.queues ?? []), req.limit) as { id: number }[]).map(
+          ({ id }) =>
+            take.get({
+              now,
+              host: req.lock.host,
+              pid: req.lock.pid,
+              worker: req.lock.workerId,
+              lease: now + req.leaseMs,
+              id,
+            }) as Row,
+        ),
+      )
+      .immediate();
+    return rows.map(toTask);
+  }
+
+  async complete(items: readonly Completion[], now: Date): Promise<void> {
+    const done = this.stmt(`
+      UPDATE tasks
+         SET status = 'COMPLETED', result = ?, output = ?, finished_at = ?, error = NULL, error_stack = NULL,
+             lease_until = NULL, cancel_requested = 0
+       WHERE id = ? AND status = 'STARTED' AND locked_worker = ? AND attempts = ?
+      RETURNING has_dependants`);
+    const unblock = this.stmt(`
+      UPDATE tasks SET waiting_for = waiting_for - 1
+       WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_prerequisites WHERE prerequisite_id = ?)`);
+    let unblocked = false;
+    this.db
+      .transaction(() => {
+        for (const c of items) {
+          const row = done.get(
+            JSON.stringify(c.result),
+            JSON.stringify(c.output),
+            now.getTime(),
+            c.id,
+            c.workerId,
+            c.attempt,
+          ) as { has_dependants: number } | undefined;
+          if (row?.has_dependants) {
+            unblock.run(c.id);
+            unblocked = true;
+          }
+        }
+      })
+      .immediate();
+    if (unblocked) this.emit({ kind: 'wake' });
+  }
+
+  async fail(items: readonly Failure[], now: Date): Promise<void> {
+    const stmt = this.stmt(`
+      UPDATE tasks
+         SET status = @status, run_at = coalesce(@retryAt, run_at), error = @error, error_stack = @stack,
+             output = @output, finished_at = @finishedAt, lease_until = NULL, cancel_requested = 0,
+             -- a task waiting for its next attempt is held by nobody; a finished one keeps who ran it
+             locked_host = CASE WHEN @retryAt IS NULL THEN locked_host END,
+             locked_pid = CASE WHEN @retryAt IS NULL THEN locked_pid END,
+             locked_worker = CASE WHEN @retryAt IS NULL THEN locked_worker END
+       WHERE id = @id AND status = 'STARTED' AND locked_worker = @workerId AND attempts = @attempt
+      RETURNING has_dependants`);
+    let retried = false;
+    this.db
+      .transaction(() => {
+        for (const f of items) {
+          const status: TaskStatus = f.retryAt ? 'WAITING' : f.cancelled ? 'CANCELLED' : 'FAILED';
+          const row = stmt.get({
+            status,
+            retryAt: f.retryAt ? f.retryAt.getTime() : null,
+            error: f.error,
+            stack: f.errorStack,
+            output: JSON.stringify(f.output),
+            finishedAt: f.retryAt ? null : now.getTime(),
+            id: f.id,
+            workerId: f.workerId,
+            attempt: f.attempt,
+          }) as { has_dependants: number } | undefined;
+          if (!row) continue;
+          if (status === 'WAITING') retried = true;
+          else if (row.has_dependants) this.cascade(f.id, status, now);
+        }
+      })
+      .immediate();
+    if (retried) this.emit({ kind: 'wake' });
+  }
+
+  /** Ends every WAITING dependant of `rootId`, transitively, with the root's final status. */
+  private cascade(rootId: number, status: TaskStatus, now: Date): void {
+    const stmt = this.stmt(`
+      UPDATE tasks
+         SET status = ?, error = ?, failed_by = ?, finished_at = ?
+       WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_prerequisites WHERE prerequisite_id = ?)
+      RETURNING id`);
+    const frontier = [rootId];
+    while (frontier.length > 0) {
+      const parent = frontier.shift() as number;
+      const message =
+        parent === rootId ? prerequisiteError(parent, status) : `${prerequisiteError(parent, status)} (cascade from #${rootId})`;
+      for (const r of stmt.all(status, message, parent, now.getTime(), parent) as { id: number }[]) frontier.push(r.id);
+    }
+  }
+
+  async renew(refs: readonly AttemptRef[], until: Date): Promise<number[]> {
+    const stmt = this.stmt(`
+      UPDATE tasks SET lease_until = ?
+       WHERE id = ? AND status = 'STARTED' AND locked_worker = ? AND attempts = ?
+      RETURNING id, cancel_requested`);
+    return this.db
+      .transaction(() => {
+        const cancelled: number[] = [];
+        for (const r of refs) {
+          const row = stmt.get(until.getTime(), r.id, r.workerId, r.attempt) as
+            | { id: number; cancel_requested: number }
+            | undefined;
+          if (row?.cancel_requested) cancelled.push(row.id);
+        }
+        return cancelled;
+      })
+      .immediate();
+  }
+
+  async release(refs: readonly AttemptRef[], now: Date): Promise<void> {
+    const stmt = this.stmt(`
+      UPDATE tasks
+         SET status = CASE WHEN cancel_requested = 1 THEN 'CANCELLED' ELSE 'WAITING' END,
+             attempts = attempts - 1, started_at = NULL,
+             finished_at = CASE WHEN cancel_requested = 1 THEN @now ELSE NULL END,
+             locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
+       WHERE id = @id AND status = 'STARTED' AND locked_worker = @workerId AND attempts = @attempt
+      RETURNING status, has_dependants`);
+    this.db
+      .transaction(() => {
+        for (const r of refs) {
+          const row = stmt.get({ now: now.getTime(), id: r.id, workerId: r.workerId, attempt: r.attempt }) as
+            | { status: TaskStatus; has_dependants: number }
+            | undefined;
+          if (row?.status === 'CANCELLED' && row.has_dependants) this.cascade(r.id, 'CANCELLED', now);
+        }
+      })
+      .immediate();
+    this.emit({ kind: 'wake' });
+  }
+
+  async rescueExpired(now: Date): Promise<number> {
+    const stmt = this.stmt(`
+      UPDATE tasks
+         SET status = CASE WHEN cancel_requested = 1 THEN 'CANCELLED'
+                           WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'WAITING' END,
+             error = 'the worker running this task stopped answering (' || coalesce(locked_host, '?') || ' pid ' ||
+                     coalesce(locked_pid, '?') || '); its lease expired',
+             finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN @now ELSE NULL END,
+             run_at = CASE WHEN run_at > @now THEN run_at ELSE @now END,
+             locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
+       WHERE status = 'STARTED' AND lease_until < @now
+      RETURNING id, status, has_dependants`);
+    const rows = this.db
+      .transaction(() => {
+        const rescued = stmt.all({ now: now.getTime() }) as { id: number; status: TaskStatus; has_dependants: number }[];
+        for (const r of rescued) if (r.status !== 'WAITING' && r.has_dependants) this.cascade(r.id, r.status, now);
+        return rescued;
+      })
+      .immediate();
+    if (rows.length > 0) this.emit({ kind: 'wake' });
+    return rows.length;
+  }
+
+  async cancel(id: number, now: Date): Promise<Task> {
+    const result = this.db
+      .transaction(() => {
+        const row = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+        if (!row) throw new TaskNotFoundError(id);
+        if (row.status === 'WAITING') {
+          this.db
+            .prepare("UPDATE tasks SET status = 'CANCELLED', finished_at = ?, error = 'cancelled' WHERE id = ?")
+            .run(now.getTime(), id);
+          if (row.has_dependants) this.cascade(id, 'CANCELLED', now);
+          return { started: false };
+        }
+        if (row.status === 'STARTED') {
+          this.stmt('UPDATE tasks SET cancel_requested = 1 WHERE id = ?').run(id);
+          return { started: true };
+        }
+        throw new InvalidTransitionError(id, row.status, 'cancel', 'WAITING or STARTED');
+      })
+      .immediate();
+    if (result.started) this.emit({ kind: 'cancel', id });
+    return (await this.get(id)) as Task;
+  }
+
+  async retry(id: number, now: Date): Promise<Task> {
+    const reset = this.stmt(`
+      UPDATE tasks
+         SET status = 'WAITING', attempts = 0, run_at = @now, error = NULL, error_stack = NULL, result = NULL,
+             started_at = NULL, finished_at = NULL, failed_by = NULL, cancel_requested = 0,
+             waiting_for = (SELECT count(*) FROM task_prerequisites p JOIN tasks d ON d.id = p.prerequisite_id
+                             WHERE p.task_id = @id AND d.status <> 'COMPLETED')
+       WHERE id = @id`);
+    const deadPrereq = this.stmt(`
+      SELECT d.id, d.status FROM task_prerequisites p JOIN tasks d ON d.id = p.prerequisite_id
+       WHERE p.task_id = ? AND d.status IN ('FAILED', 'CANCELLED') LIMIT 1`);
+    const takenDown = this.stmt(
+      "SELECT id FROM tasks WHERE failed_by = ? AND status IN ('FAILED', 'CANCELLED')",
+    );
+    this.db
+      .transaction(() => {
+        const row = this.stmt('SELECT status FROM tasks WHERE id = ?').get(id) as
+          | { status: TaskStatus }
+          | undefined;
+        if (!row) throw new TaskNotFoundError(id);
+        if (row.status !== 'FAILED' && row.status !== 'CANCELLED') {
+          throw new InvalidTransitionError(id, row.status, 'retry', 'FAILED or CANCELLED');
+        }
+        const dead = deadPrereq.get(id) as { id: number; status: TaskStatus } | undefined;
+        if (dead) {
+          throw new InvalidTransitionError(
+            id,
+            row.status,
+            `retry (its prerequisite #${dead.id} is ${dead.status}; retry that one first)`,
+            'FAILED or CANCELLED tasks with live prerequisites',
+          );
+        }
+        const frontier = [id];
+        while (frontier.length > 0) {
+          const current = frontier.shift() as number;
+          reset.run({ now: now.getTime(), id: current });
+          for (const d of takenDown.all(current) as { id: number }[]) frontier.push(d.id);
+        }
+      })
+      .immediate();
+    this.emit({ kind: 'wake' });
+    return (await this.get(id)) as Task;
+  }
+
+  async nextRunAt(queues: readonly string[] | null): Promise<Date | null> {
+    const queueFilter = queues ? `AND queue IN (${queues.map(() => '?').join(', ')})` : '';
+    const row = this.db
+      .prepare(`SELECT min(run_at) AS t FROM tasks INDEXED BY tasks_next_run WHERE status = 'WAITING' AND waiting_for = 0 ${queueFilter}`)
+      .get(...(queues ?? [])) as { t: number | null };
+    return row.t === null ? null : new Date(row.t);
+  }
+
+  async saveSchedule(definition: ScheduleDefinition, now: Date): Promise<Schedule> {
+    const saved = schedules.saveSchedule(this.db, definition, now);
+    this.emit({ kind: 'schedules' });
+    return saved;
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const removed = schedules.removeSchedule(this.db, name);
+    if (removed) this.emit({ kind: 'schedules' });
+    return removed;
+  }
+
+  async getSchedule(name: string): Promise<Schedule | null> {
+    return schedules.getSchedule(this.db, name);
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    return schedules.listSchedules(this.db);
+  }
+
+  async fireSchedule(fire: ScheduleFire, now: Date): Promise<FireOutcome> {
+    const outcome = schedules.fireSchedule(this.db, fire, now, (task) => {
+      const [added] = this.insertTasks([task], now);
+      return (added as AddResult).task;
+    });
+    if (outcome.kind === 'fired') this.emit({ kind: 'wake' });
+    return outcome;
+  }
+
+  async skipSchedule(skip: ScheduleSkip, now: Date): Promise<void> {
+    schedules.skipSchedule(this.db, skip, now);
+  }
+
+  async pruneTicks(before: Date): Promise<number> {
+    return schedules.pruneTicks(this.db, before);
+  }
+
+  async ping(): Promise<void> {
+    this.stmt('SELECT 1').get();
+  }
+
+  async pruneFinished(before: Date): Promise<number> {
+    return this.stmt(
+      "DELETE FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < ?",
+    ).run(before.getTime()).changes;
+  }
+
+  async heartbeat(d: DaemonHeartbeat): Promise<void> {
+    this.stmt(
+      `INSERT INTO daemons (id, host, pid, started_at, last_seen, modules) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, modules = excluded.modules`,
+    ).run(d.id, d.host, d.pid, d.startedAt.getTime(), d.lastSeen.getTime(), JSON.stringify(d.modules));
+  }
+
+  async removeDaemon(id: string): Promise<void> {
+    this.stmt('DELETE FROM daemons WHERE id = ?').run(id);
+  }
+
+  async listDaemons(): Promise<DaemonHeartbeat[]> {
+    const rows = this.stmt('SELECT * FROM daemons ORDER BY last_seen DESC').all() as {
+      id: string; host: string; pid: number; started_at: number; last_seen: number; modules: string;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      host: r.host,
+      pid: r.pid,
+      startedAt: new Date(r.started_at),
+      lastSeen: new Date(r.last_seen),
+      modules: JSON.parse(r.modules) as Json,
+    }));
+  }
+
+  subscribe(listener: (event: StoreEvent) => void): () => void {
+    listener = guardListener(listener);
+    this.signals.on('event', listener);
+    this.startWatching(listener);
+    return () => {
+      this.signals.off('event', listener);
+      this.stopWatching(listener);
+    };
+  }
+
+  private readonly remoteListeners = new Set<(event: StoreEvent) => void>();
+
+  /**
+   * Other processes (the web application adding tasks) cannot reach our emitter. After each commit
+   * that may wake a worker, the writer touches a small signal file beside the database
+   * (`<file>-wake`, `<file>-schedules`); watching those (inotify) is our cross-process wake-up.
+   * Watching the WAL instead fired mid-commit, so woken claims collided with the writer's lock.
+   */
+  private startWatching(listener: (event: StoreEvent) => void): void {
+    this.remoteListeners.add(listener);
+    this.watchers++;
+    if (this.watcher || this.file === ':memory:') return;
+    const base = path.basename(this.file);
+    const kinds = new Map<string, StoreEvent>([
+      [`${base}-wake`, { kind: 'wake' }],
+      [`${base}-schedules`, { kind: 'schedules' }],
+    ]);
+    try {
+      this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
+        const event = name ? kinds.get(name) : undefined;
+        if (!event) return;
+        for (const l of this.remoteListeners) l(event);
+      });
+      this.watcher.on('error', () => {
+        // Polling still finds due tasks; losing the watcher only costs latency.
+        this.watcher?.close();
+        this.watcher = null;
+      });
+    } catch {
+      this.watcher = null;
+    }
+  }
+
+  private stopWatching(listener: (event: StoreEvent) => void): void {
+    this.remoteListeners.delete(listener);
+    this.watchers--;
+    if (this.watchers <= 0 && this.watcher) {
+      this.watcher.close();
+      this.watcher = null;
+    }
+  }
+
+  private emit(event: StoreEvent): void {
+    this.signals.emit('event', event);
+    if (this.file === ':memory:' || event.kind === 'cancel') return;
+    try {
+      // One byte rewritten in place through a kept descriptor: a page-cache write that inotify reports,
+      // where re-creating the file costs a metadata update (a millisecond on a busy disk).
+      let fd = this.signalFiles.get(event.kind);
+      if (fd === undefined) {
+        fd = openSync(`${this.file}-${event.kind}`, 'w');
+        this.signalFiles.set(event.kind, fd);
+      }
+      writeSync(fd, '1', 0);
+    } catch {
+      // Only latency is lost: other processes poll too.
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = null;
+    this.remoteListeners.clear();
+    for (const fd of this.signalFiles.values()) closeSync(fd);
+    this.signalFiles.clear();
+    this.db.close();
+  }
+}
+
+function prerequisiteError(id: number, status: TaskStatus): string {
+  return `prerequisite task #${id} ended ${status}`;
+}

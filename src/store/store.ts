@@ -1,0 +1,199 @@
+// The one storage interface. Every engine implements it and passes test/store/conformance.test.ts.
+// It speaks the domain (add, claim, complete, fail, release); SQL stays inside each engine.
+// Time is always passed in (`now`), never read inside SQL, so tests pin it and engines agree.
+import type { DaemonHeartbeat } from '../model/daemon.js';
+import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
+import type { Json, LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+
+/** A caller's own open transaction (a `pg` client inside BEGIN): `add` joins it instead of committing alone. */
+export interface ExternalTransaction {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+export interface AddResult {
+  task: Task;
+  /** False when a live task with the same uniqueKey already existed and was returned instead. */
+  created: boolean;
+}
+
+export interface ClaimRequest {
+  lock: LockInfo;
+  /** Only these queues; null for all. */
+  queues: readonly string[] | null;
+  limit: number;
+  now: Date;
+  leaseMs: number;
+}
+
+/** Identifies one attempt: a late report from a worker that lost its lease changes nothing. */
+export interface AttemptRef {
+  id: number;
+  workerId: string;
+  attempt: number;
+}
+
+export interface Completion extends AttemptRef {
+  result: Json;
+  output: string[];
+}
+
+export interface Failure extends AttemptRef {
+  error: string;
+  errorStack: string | null;
+  output: string[];
+  /** When to try again (status back to WAITING); null ends the task FAILED, or CANCELLED if `cancelled`. */
+  retryAt: Date | null;
+  cancelled?: boolean;
+}
+
+export interface TaskFilter {
+  status?: readonly TaskStatus[];
+  name?: string;
+  queue?: string;
+  limit?: number;
+  /** Newest first by default (as an operator reads them). */
+  order?: 'asc' | 'desc';
+}
+
+export type StoreEvent =
+  /** A task may have become due (added, retried, released). */
+  | { kind: 'wake' }
+  /** A STARTED task was asked to stop. */
+  | { kind: 'cancel'; id: number }
+  /** A schedule was added, changed or removed: fire times must be recomputed. */
+  | { kind: 'schedules' };
+
+/** One occurrence of a schedule to fire. */
+export interface ScheduleFire {
+  name: string;
+  /** The due time it serves; with the name, the key that makes it fire once in a cluster. */
+  dueAt: Date;
+  task: NewTask;
+  overlap: Overlap;
+  /** A manual run ("run now"): no tick, and the schedule's served due times stay as they are. */
+  manual?: boolean;
+  /** Older occurrences the catch-up policy skipped: recorded only by the caller that wins this tick. */
+  skippedBefore?: { count: number; reason: string };
+}
+
+export type FireOutcome =
+  | { kind: 'fired'; taskId: number }
+  /** Not fired: the overlap policy, or the schedule is gone or paused. */
+  | { kind: 'skipped'; reason: string }
+  /** Another scheduler fired this occurrence already. */
+  | { kind: 'taken' };
+
+/** Occurrences the catch-up policy does not run, recorded so operators can see them. */
+export interface ScheduleSkip {
+  name: string;
+  count: number;
+  /** The latest due time served by this skip (fired or not): becomes lastDueAt. */
+  servedUntil: Date;
+  reason: string;
+}
+
+export interface Store {
+  readonly engine: 'sqlite' | 'postgres';
+  /** Human-readable location, for messages (no password). */
+  readonly where: string;
+
+  /** Applies pending migrations; refuses a database written by a newer version. */
+  migrate(): Promise<{ from: number; to: number }>;
+
+  /**
+   * Inserts tasks atomically (all or none). A task whose uniqueKey matches a WAITING or
+   * STARTED task returns that task instead. Unknown prerequisites throw UnknownPrerequisiteError;
+   * a prerequisite already FAILED or CANCELLED ends the new task the same way at once.
+   */
+  add(tasks: readonly NewTask[], now: Date, transaction?: ExternalTransaction): Promise<AddResult[]>;
+
+  get(id: number): Promise<Task | null>;
+  list(filter: TaskFilter): Promise<Task[]>;
+  /** Counts by status, for summaries. */
+  counts(): Promise<Record<TaskStatus, number>>;
+
+  /**
+   * Moves up to `limit` due tasks (WAITING, runAt ≤ now, every prerequisite COMPLETED) to STARTED,
+   * in order priority desc, runAt, id; counts the attempt and sets the lease. Never hands one task
+   * to two callers.
+   */
+  claim(request: ClaimRequest): Promise<Task[]>;
+
+  /** STARTED → COMPLETED for each attempt still held; unblocks dependants. */
+  complete(items: readonly Completion[], now: Date): Promise<void>;
+
+  /** STARTED → WAITING (retryAt) or FAILED / CANCELLED with the cascade to dependants. */
+  fail(items: readonly Failure[], now: Date): Promise<void>;
+
+  /** Extends the leases of these attempts; returns the ids whose cancel was requested. */
+  renew(refs: readonly AttemptRef[], until: Date): Promise<number[]>;
+
+  /** STARTED → WAITING without counting the attempt (graceful stop). */
+  release(refs: readonly AttemptRef[], now: Date): Promise<void>;
+
+  /**
+   * Returns tasks whose lease expired to WAITING (the attempt stays counted), or FAILED when
+   * no attempt is left. Returns how many were rescued.
+   */
+  rescueExpired(now: Date): Promise<number>;
+
+  /** WAITING → CANCELLED (with cascade); STARTED → cancel requested. Returns the task after. */
+  cancel(id: number, now: Date): Promise<Task>;
+
+  /** FAILED | CANCELLED → WAITING with a fresh attempt budget, with the dependants it took down. */
+  retry(id: number, now: Date): Promise<Task>;
+
+  /** Earliest runAt among claimable-later tasks (WAITING, unblocked), to sleep until it. */
+  nextRunAt(queues: readonly string[] | null): Promise<Date | null>;
+
+  /**
+   * Creates or updates a schedule by name. A changed rule restarts its fire times from `now` (no
+   * catch-up of the old rule); resuming a paused schedule does too.
+   */
+  saveSchedule(definition: ScheduleDefinition, now: Date): Promise<Schedule>;
+  /** Removes a schedule; its past tasks stay. Returns false if there was none. */
+  removeSchedule(name: string): Promise<boolean>;
+  getSchedule(name: string): Promise<Schedule | null>;
+  listSchedules(): Promise<Schedule[]>;
+  /**
+   * Fires one occurrence atomically: claims the (schedule, due time) tick, applies the overlap policy,
+   * adds the task and records it on the schedule. Exactly one caller in a cluster gets `fired`.
+   */
+  fireSchedule(fire: ScheduleFire, now: Date): Promise<FireOutcome>;
+  /**
+   * Records occurrences skipped by the catch-up policy and moves lastDueAt past them; only the first
+   * caller for `servedUntil` records (lastDueAt still before it), so a cluster counts them once.
+   */
+  skipSchedule(skip: ScheduleSkip, now: Date): Promise<void>;
+  /** Deletes fire records older than `before` (they are never needed again once served). */
+  pruneTicks(before: Date): Promise<number>;
+
+  /** Answers when the database does (the daemon's modules wait for it before they run). */
+  ping(): Promise<void>;
+  /** Deletes finished tasks (COMPLETED, FAILED, CANCELLED) that finished before `before`; returns how many. */
+  pruneFinished(before: Date): Promise<number>;
+  /** Records a daemon's heartbeat (insert or update by id). */
+  heartbeat(daemon: DaemonHeartbeat): Promise<void>;
+  /** Removes a daemon's heartbeat (it stopped). */
+  removeDaemon(id: string): Promise<void>;
+  /** Every daemon that has a heartbeat, newest first. */
+  listDaemons(): Promise<DaemonHeartbeat[]>;
+
+  /** Wake-ups and cancel requests, from this process and (where the engine can) from others. */
+  subscribe(listener: (event: StoreEvent) => void): () => void;
+
+  close(): Promise<void>;
+}
+
+export const SCHEMA_VERSION_KEY = 'schema_version';
+
+/** Wraps a subscriber so an error in it is reported, never thrown into the store call that emitted. */
+export function guardListener(listener: (event: StoreEvent) => void): (event: StoreEvent) => void {
+  return (event) => {
+    try {
+      listener(event);
+    } catch (err) {
+      console.error('taskmill: a store event listener threw; the event was still delivered to the others', err);
+    }
+  };
+}

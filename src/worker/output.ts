@@ -1,0 +1,46 @@
+// Captures what a handler logs, ctx.log and its own console output alike, into that task's output,
+// even with many tasks running at once: the task's buffer travels with its async context.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { format } from 'node:util';
+import { MAX_OUTPUT_LINE_LENGTH, MAX_OUTPUT_LINES } from '../model/task.js';
+
+export class OutputBuffer {
+  private dropped = 0;
+
+  constructor(readonly lines: string[]) {}
+
+  push(level: 'log' | 'info' | 'warn' | 'error' | 'debug', args: unknown[]): void {
+    let text = format(...args);
+    if (level === 'warn' || level === 'error') text = `${level}: ${text}`;
+    for (const line of text.split('\n')) {
+      this.lines.push(line.length > MAX_OUTPUT_LINE_LENGTH ? `${line.slice(0, MAX_OUTPUT_LINE_LENGTH)}…` : line);
+    }
+    if (this.lines.length > MAX_OUTPUT_LINES) {
+      const excess = this.lines.length - MAX_OUTPUT_LINES;
+      this.dropped += excess;
+      this.lines.splice(0, excess + 1, `… ${this.dropped} earlier lines dropped`);
+    }
+  }
+}
+
+const current = new AsyncLocalStorage<OutputBuffer>();
+let patched = false;
+
+/** Routes console calls made inside a task to its buffer; calls outside any task pass through. */
+function patchConsole(): void {
+  if (patched) return;
+  patched = true;
+  for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      const buffer = current.getStore();
+      if (buffer) buffer.push(level, args);
+      else original(...args);
+    };
+  }
+}
+
+export function runWithOutput<T>(buffer: OutputBuffer, fn: () => T): T {
+  patchConsole();
+  return current.run(buffer, fn);
+}

@@ -1,0 +1,397 @@
+// The storage conformance suite: every engine must pass every test here.
+import assert from 'node:assert/strict';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { openStore } from '../../src/store/open.js';
+import type { AttemptRef, Store } from '../../src/store/store.js';
+import type { Task } from '../../src/model/task.js';
+import { ENGINES, type TempDatabase } from '../helpers/engines.js';
+import { newTask } from '../helpers/fixtures.js';
+
+const T0 = new Date('2026-01-01T00:00:00Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+const lock = (workerId: string) => ({ host: 'test-host', pid: 1, workerId });
+const ref = (t: Task): AttemptRef => ({ id: t.id, workerId: t.lockedBy?.workerId ?? '', attempt: t.attempts });
+
+for (const engine of ENGINES) {
+  const available = await engine.available();
+  describe(`store conformance: ${engine.name}`, { skip: available ? false : 'PostgreSQL not reachable' }, () => {
+    let db: TempDatabase;
+    let store: Store;
+    const claim = (limit = 10, now = at(0), workerId = 'w1', queues: string[] | null = null) =>
+      store.claim({ lock: lock(workerId), queues, limit, now, leaseMs: 30_000 });
+
+    beforeEach(async () => {
+      db = await engine.create();
+      store = await openStore(db.url);
+    });
+    afterEach(async () => {
+      await store.close();
+      await db.drop();
+    });
+    after(() => undefined);
+
+    it('adds a task with every field and reads it back', async () => {
+      const [r] = await store.add(
+        [newTask('send-email', { payload: { to: 'a@b.c', n: [1, 2] }, priority: 5, queue: 'mail', note: 'hello', uniqueKey: 'k1' })],
+        T0,
+      );
+      assert.ok(r?.created);
+      const t = await store.get(r.task.id);
+      assert.ok(t);
+      assert.equal(t.name, 'send-email');
+      assert.deepEqual(t.payload, { to: 'a@b.c', n: [1, 2] });
+      assert.equal(t.status, 'WAITING');
+      assert.equal(t.priority, 5);
+      assert.equal(t.queue, 'mail');
+      assert.equal(t.note, 'hello');
+      assert.equal(t.uniqueKey, 'k1');
+      assert.equal(t.attempts, 0);
+      assert.equal(t.createdAt.getTime(), T0.getTime());
+      assert.deepEqual(t.output, []);
+      assert.equal(await store.get(999_999), null);
+    });
+
+    it('ids increase', async () => {
+      const rs = await store.add([newTask('a'), newTask('a'), newTask('a')], T0);
+      const ids = rs.map((r) => r.task.id);
+      assert.ok(ids[0]! > 0 && ids[0]! < ids[1]! && ids[1]! < ids[2]!);
+    });
+
+    it('claims in order: priority, then runAt, then id (FIFO)', async () => {
+      const rs = await store.add(
+        [
+          newTask('a', { note: 'low-1', runAt: T0 }),
+          newTask('a', { note: 'high', priority: 10, runAt: T0 }),
+          newTask('a', { note: 'low-2', runAt: T0 }),
+          newTask('a', { note: 'low-early', runAt: at(-5000) }),
+        ],
+        T0,
+      );
+      assert.equal(rs.length, 4);
+      const order: (string | null)[] = [];
+      for (;;) {
+        const [t] = await claim(1);
+        if (!t) break;
+        order.push(t.note);
+      }
+      assert.deepEqual(order, ['high', 'low-early', 'low-1', 'low-2']);
+    });
+
+    it('never claims a task before its runAt', async () => {
+      await store.add([newTask('a', { runAt: at(60_000) })], T0);
+      assert.equal((await claim(10, at(59_999))).length, 0);
+      assert.equal((await store.nextRunAt(null))?.getTime(), at(60_000).getTime());
+      const got = await claim(10, at(60_000));
+      assert.equal(got.length, 1);
+      assert.equal(got[0]?.status, 'STARTED');
+      assert.equal(got[0]?.attempts, 1);
+      assert.equal(got[0]?.lockedBy?.workerId, 'w1');
+      assert.equal(got[0]?.leaseExpiresAt?.getTime(), at(90_000).getTime());
+    });
+
+    it('claims only from the requested queues', async () => {
+      await store.add([newTask('a', { queue: 'mail' }), newTask('a', { queue: 'reports' })], T0);
+      const got = await claim(10, at(0), 'w1', ['reports']);
+      assert.deepEqual(got.map((t) => t.queue), ['reports']);
+    });
+
+    it('completes an attempt, storing result and output', async () => {
+      await store.add([newTask('a')], T0);
+      const [t] = await claim();
+      assert.ok(t);
+      await store.complete([{ ...ref(t), result: { ok: true }, output: ['line 1', 'line 2'] }], at(5));
+      const done = await store.get(t.id);
+      assert.equal(done?.status, 'COMPLETED');
+      assert.deepEqual(done?.result, { ok: true });
+      assert.deepEqual(done?.output, ['line 1', 'line 2']);
+      assert.equal(done?.finishedAt?.getTime(), at(5).getTime());
+      assert.equal(done?.leaseExpiresAt, null);
+    });
+
+    it('ignores a completion from a worker that no longer holds the attempt', async () => {
+      await store.add([newTask('a')], T0);
+      const [t] = await claim();
+      assert.ok(t);
+      await store.complete([{ id: t.id, workerId: 'other', attempt: t.attempts, result: 1, output: [] }], at(1));
+      await store.complete([{ id: t.id, workerId: 'w1', attempt: t.attempts + 1, result: 1, output: [] }], at(1));
+      assert.equal((await store.get(t.id))?.status, 'STARTED');
+    });
+
+    it('fails with a retry time, then finally', async () => {
+      await store.add([newTask('a', { maxAttempts: 2 })], T0);
+      const [t1] = await claim();
+      assert.ok(t1);
+      await store.fail([{ ...ref(t1), error: 'boom', errorStack: 'stack', output: ['x'], retryAt: at(10_000) }], at(1));
+      let t = await store.get(t1.id);
+      assert.equal(t?.status, 'WAITING');
+      assert.equal(t?.error, 'boom');
+      assert.equal(t?.lockedBy, null, 'a task waiting for its next attempt is held by nobody');
+      assert.equal(t?.runAt.getTime(), at(10_000).getTime());
+      assert.equal((await claim(10, at(9_999))).length, 0);
+      const [t2] = await claim(10, at(10_000));
+      assert.equal(t2?.attempts, 2);
+      assert.ok(t2);
+      await store.fail([{ ...ref(t2), error: 'boom 2', errorStack: null, output: ['x', 'y'], retryAt: null }], at(10_001));
+      t = await store.get(t1.id);
+      assert.equal(t?.status, 'FAILED');
+      assert.equal(t?.error, 'boom 2');
+      assert.deepEqual(t?.output, ['x', 'y']);
+      assert.equal(t?.finishedAt?.getTime(), at(10_001).getTime());
+    });
+
+    it('holds a task with prerequisites until all are COMPLETED', async () => {
+      const [a, b] = await store.add([newTask('a'), newTask('b')], T0);
+      const [c] = await store.add([newTask('c', { prerequisites: [a!.task.id, b!.task.id] })], T0);
+      assert.deepEqual(c?.task.prerequisites, [a!.task.id, b!.task.id]);
+      const first = await claim(10);
+      assert.deepEqual(first.map((t) => t.name).sort(), ['a', 'b']);
+      const ta = first.find((t) => t.name === 'a')!;
+      const tb = first.find((t) => t.name === 'b')!;
+      await store.complete([{ ...ref(ta), result: null, output: [] }], at(1));
+      assert.equal((await claim(10, at(2))).length, 0);
+      await store.complete([{ ...ref(tb), result: null, output: [] }], at(3));
+      const next = await claim(10, at(4));
+      assert.deepEqual(next.map((t) => t.id), [c!.task.id]);
+    });
+
+    it('treats an already COMPLETED prerequisite as met', async () => {
+      const [a] = await store.add([newTask('a')], T0);
+      const [ta] = await claim();
+      await store.complete([{ ...ref(ta!), result: null, output: [] }], at(1));
+      const [c] = await store.add([newTask('c', { prerequisites: [a!.task.id] })], T0);
+      const got = await claim(10, at(2));
+      assert.deepEqual(got.map((t) => t.id), [c!.task.id]);
+    });
+
+    it('refuses an unknown prerequisite and adds nothing', async () => {
+      const [a] = await store.add([newTask('a')], T0);
+      await assert.rejects(
+        store.add([newTask('b'), newTask('c', { prerequisites: [a!.task.id, 424242] })], T0),
+        (err: Error & { code?: string }) => err.code === 'UNKNOWN_PREREQUISITE' && /#424242/.test(err.message),
+      );
+      assert.equal((await store.list({})).length, 1);
+    });
+
+    it('cascades a final failure to dependants, transitively, naming the prerequisite', async () => {
+      const [a] = await store.add([newTask('a', { maxAttempts: 1 })], T0);
+      const [b] = await store.add([newTask('b', { prerequisites: [a!.task.id] })], T0);
+      const [c] = await store.add([newTask('c', { prerequisites: [b!.task.id] })], T0);
+      const [other] = await store.add([newTask('other')], T0);
+      const [ta] = await claim(1);
+      assert.equal(ta?.id, a!.task.id);
+      await store.fail([{ ...ref(ta!), error: 'bad', errorStack: null, output: [], retryAt: null }], at(1));
+      const tb = await store.get(b!.task.id);
+      const tc = await store.get(c!.task.id);
+      assert.equal(tb?.status, 'FAILED');
+      assert.match(tb?.error ?? '', new RegExp(`#${a!.task.id}`));
+      assert.equal(tc?.status, 'FAILED');
+      assert.match(tc?.error ?? '', new RegExp(`#${b!.task.id}`));
+      assert.equal((await store.get(other!.task.id))?.status, 'WAITING');
+      // A task added after its prerequisite failed ends at once.
+      const [d] = await store.add([newTask('d', { prerequisites: [a!.task.id] })], T0);
+      assert.equal(d?.task.status, 'FAILED');
+    });
+
+    it('cascades a cancel, and retry brings the dependants back', async () => {
+      const [a] = await store.add([newTask('a')], T0);
+      const [b] = await store.add([newTask('b', { prerequisites: [a!.task.id] })], T0);
+      const cancelled = await store.cancel(a!.task.id, at(1));
+      assert.equal(cancelled.status, 'CANCELLED');
+      assert.equal((await store.get(b!.task.id))?.status, 'CANCELLED');
+      await assert.rejects(store.retry(b!.task.id, at(2)), /retry that one first/);
+      const again = await store.retry(a!.task.id, at(2));
+      assert.equal(again.status, 'WAITING');
+      assert.equal(again.attempts, 0);
+      const tb = await store.get(b!.task.id);
+      assert.equal(tb?.status, 'WAITING');
+      assert.equal(tb?.error, null);
+      const got = await claim(10, at(3));
+      assert.deepEqual(got.map((t) => t.id), [a!.task.id]);
+    });
+
+    it('returns the live task for a duplicate unique key, and allows it again once finished', async () => {
+      const [r1] = await store.add([newTask('a', { uniqueKey: 'only-one' })], T0);
+      const [r2] = await store.add([newTask('a', { uniqueKey: 'only-one', payload: { other: true } })], T0);
+      assert.equal(r2?.created, false);
+      assert.equal(r2?.task.id, r1?.task.id);
+      const [t] = await claim();
+      const [r3] = await store.add([newTask('a', { uniqueKey: 'only-one' })], T0);
+      assert.equal(r3?.task.id, r1?.task.id, 'a STARTED task still counts');
+      await store.complete([{ ...ref(t!), result: null, output: [] }], at(1));
+      const [r4] = await store.add([newTask('a', { uniqueKey: 'only-one' })], T0);
+      assert.equal(r4?.created, true);
+      assert.notEqual(r4?.task.id, r1?.task.id);
+    });
+
+    it('keeps unique keys unique under concurrent adds from several connections', async () => {
+      const others = await Promise.all([openStore(db.url), openStore(db.url), openStore(db.url)]);
+      try {
+        const all = [store, ...others];
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => all[i % all.length]!.add([newTask('a', { uniqueKey: 'race' })], T0)),
+        );
+        const ids = new Set(results.map((r) => r[0]!.task.id));
+        assert.equal(ids.size, 1);
+        assert.equal(results.filter((r) => r[0]!.created).length, 1);
+        assert.equal((await store.list({})).length, 1);
+      } finally {
+        await Promise.all(others.map((s) => s.close()));
+      }
+    });
+
+    it('adds a batch atomically: a bad task rolls back the whole batch', async () => {
+      await assert.rejects(store.add([newTask('a'), newTask('b', { prerequisites: [777_777] })], T0));
+      assert.equal((await store.list({})).length, 0);
+      const rs = await store.add([newTask('a'), newTask('b')], T0);
+      assert.equal(rs.length, 2);
+    });
+
+    it('renews leases and reports cancel requests', async () => {
+      await store.add([newTask('a'), newTask('b')], T0);
+      const [ta, tb] = await claim();
+      await store.cancel(tb!.id, at(1));
+      assert.equal((await store.get(tb!.id))?.status, 'STARTED');
+      assert.equal((await store.get(tb!.id))?.cancelRequested, true);
+      const cancelled = await store.renew([ref(ta!), ref(tb!)], at(100_000));
+      assert.deepEqual(cancelled, [tb!.id]);
+      assert.equal((await store.get(ta!.id))?.leaseExpiresAt?.getTime(), at(100_000).getTime());
+      // The lease was renewed: nothing to rescue before it expires.
+      assert.equal(await store.rescueExpired(at(99_999)), 0);
+    });
+
+    it('rescues an expired lease, counting the attempt, and fails when none is left', async () => {
+      await store.add([newTask('a', { maxAttempts: 2 })], T0);
+      const [t1] = await claim(1, at(0));
+      assert.equal(await store.rescueExpired(at(29_999)), 0);
+      assert.equal(await store.rescueExpired(at(30_001)), 1);
+      let t = await store.get(t1!.id);
+      assert.equal(t?.status, 'WAITING');
+      assert.equal(t?.attempts, 1);
+      assert.equal(t?.lockedBy, null);
+      assert.match(t?.error ?? '', /lease expired/);
+      const [t2] = await claim(1, at(30_002), 'w2');
+      assert.equal(t2?.attempts, 2);
+      // The first worker's late report changes nothing.
+      await store.complete([{ ...ref(t1!), result: 'late', output: [] }], at(30_003));
+      assert.equal((await store.get(t1!.id))?.status, 'STARTED');
+      assert.equal(await store.rescueExpired(at(70_000)), 1);
+      t = await store.get(t1!.id);
+      assert.equal(t?.status, 'FAILED');
+    });
+
+    it('releases without counting the attempt', async () => {
+      await store.add([newTask('a')], T0);
+      const [t] = await claim();
+      await store.release([ref(t!)], at(1));
+      const back = await store.get(t!.id);
+      assert.equal(back?.status, 'WAITING');
+      assert.equal(back?.attempts, 0);
+      assert.equal(back?.lockedBy, null);
+      assert.equal((await claim(10, at(2))).length, 1);
+    });
+
+    it('cancels a WAITING task and refuses to cancel a finished one', async () => {
+      const [a] = await store.add([newTask('a')], T0);
+      const c = await store.cancel(a!.task.id, at(1));
+      assert.equal(c.status, 'CANCELLED');
+      await assert.rejects(store.cancel(a!.task.id, at(2)), (e: Error & { code?: string }) => e.code === 'INVALID_TRANSITION');
+      await assert.rejects(store.cancel(123_456, at(2)), (e: Error & { code?: string }) => e.code === 'TASK_NOT_FOUND');
+      await assert.rejects(store.retry(123_456, at(2)), (e: Error & { code?: string }) => e.code === 'TASK_NOT_FOUND');
+    });
+
+    it('refuses to retry a task that is not FAILED or CANCELLED', async () => {
+      const [a] = await store.add([newTask('a')], T0);
+      await assert.rejects(store.retry(a!.task.id, at(1)), (e: Error & { code?: string }) => e.code === 'INVALID_TRANSITION');
+    });
+
+    it('lists with filters, newest first, and counts by status', async () => {
+      await store.add([newTask('a'), newTask('b'), newTask('a', { queue: 'q2' })], T0);
+      const [t] = await claim(1);
+      assert.ok(t);
+      assert.deepEqual((await store.list({ name: 'a' })).map((x) => x.name), ['a', 'a']);
+      const listed = await store.list({});
+      assert.ok(listed[0]!.id > listed[1]!.id);
+      assert.equal((await store.list({ status: ['STARTED'] })).length, 1);
+      assert.equal((await store.list({ queue: 'q2' })).length, 1);
+      assert.equal((await store.list({ limit: 2 })).length, 2);
+      const counts = await store.counts();
+      assert.equal(counts.WAITING, 2);
+      assert.equal(counts.STARTED, 1);
+      assert.equal(counts.COMPLETED, 0);
+    });
+
+    it('never hands one task to two concurrent claimers', async () => {
+      const others = await Promise.all([openStore(db.url), openStore(db.url)]);
+      try {
+        await store.add(Array.from({ length: 300 }, (_, i) => newTask('a', { payload: i })), T0);
+        const all = [store, ...others];
+        const seen: number[] = [];
+        await Promise.all(
+          all.map(async (s, i) => {
+            for (;;) {
+              const got = await s.claim({ lock: lock(`w${i}`), queues: null, limit: 7, now: at(0), leaseMs: 30_000 });
+              if (got.length === 0) return;
+              seen.push(...got.map((t) => t.id));
+            }
+          }),
+        );
+        assert.equal(seen.length, 300);
+        assert.equal(new Set(seen).size, 300);
+      } finally {
+        await Promise.all(others.map((s) => s.close()));
+      }
+    });
+
+    it('wakes a subscriber when a task is added from another connection', async () => {
+      const other = await openStore(db.url);
+      try {
+        const woke = new Promise<void>((resolve) => {
+          const off = store.subscribe((e) => {
+            if (e.kind === 'wake') {
+              off();
+              resolve();
+            }
+          });
+        });
+        // Give LISTEN / the file watcher a moment to be in place before the add.
+        await new Promise((r) => setTimeout(r, 100));
+        await other.add([newTask('a')], T0);
+        await woke;
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('prunes finished tasks older than a time, and nothing live', async () => {
+      await store.add([newTask('a'), newTask('b'), newTask('c')], T0);
+      const [ta, tb] = await claim(2);
+      await store.complete([{ ...ref(ta!), result: null, output: [] }], at(1000));
+      await store.complete([{ ...ref(tb!), result: null, output: [] }], at(5000));
+      assert.equal(await store.pruneFinished(at(2000)), 1);
+      assert.equal(await store.get(ta!.id), null);
+      assert.equal((await store.get(tb!.id))?.status, 'COMPLETED');
+      assert.equal(await store.pruneFinished(at(999_999)), 1);
+      assert.equal((await store.list({})).length, 1, 'the WAITING task stays');
+      await store.ping();
+    });
+
+    it('records, lists and removes daemon heartbeats', async () => {
+      const d = { id: 'h1:10:1', host: 'h1', pid: 10, startedAt: at(0), lastSeen: at(0), modules: [{ name: 'TaskWorker' }] };
+      await store.heartbeat(d);
+      await store.heartbeat({ ...d, lastSeen: at(10_000), modules: [{ name: 'TaskWorker', loops: 3 }] });
+      await store.heartbeat({ ...d, id: 'h2:20:1', host: 'h2', pid: 20, lastSeen: at(5_000) });
+      const all = await store.listDaemons();
+      assert.deepEqual(all.map((x) => x.id), ['h1:10:1', 'h2:20:1']);
+      assert.equal(all[0]?.lastSeen.getTime(), at(10_000).getTime());
+      assert.deepEqual(all[0]?.modules, [{ name: 'TaskWorker', loops: 3 }]);
+      await store.removeDaemon('h1:10:1');
+      assert.deepEqual((await store.listDaemons()).map((x) => x.id), ['h2:20:1']);
+    });
+
+    it('migrate is idempotent and reports the version', async () => {
+      const again = await store.migrate();
+      assert.equal(again.from, again.to);
+      assert.ok(again.to >= 1);
+    });
+  });
+}
