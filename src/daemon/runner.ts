@@ -10,8 +10,9 @@ import { daemonPaths, type ModuleState, type ToModule, type ToSupervisor } from 
 
 const DB_RETRY_MS = 10_000;
 
+// The main daemon may be gone (or going): a failed send must not become an uncaught error.
 const send = (m: ToSupervisor) => {
-  if (process.connected) process.send?.(m);
+  if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
 };
 
 async function main(): Promise<void> {

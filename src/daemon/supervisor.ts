@@ -153,7 +153,7 @@ export class Supervisor {
             clearTimeout(timer);
             resolve(s);
           });
-          child.send({ t: 'summary', id } satisfies ToModule);
+          this.send(child, { t: 'summary', id });
         });
         out.push({ module: name, summaries });
       }),
@@ -197,6 +197,9 @@ export class Supervisor {
     };
     this.slots.set(name, slot);
     child.on('message', (m: ToSupervisor) => this.onMessage(slot, m));
+    // A message to a module that is just exiting fails with EPIPE; without a listener that error
+    // would end the main daemon. The module's exit is handled by 'exit' below.
+    child.on('error', (err) => this.log.warn('module process channel error', { module: name, error: err.message }));
     slot.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         slot.child = null;
@@ -287,7 +290,15 @@ export class Supervisor {
   }
 
   private sendAll(m: ToModule): void {
-    for (const slot of this.slots.values()) if (slot.child?.connected) slot.child.send(m);
+    for (const slot of this.slots.values()) if (slot.child) this.send(slot.child, m);
+  }
+
+  /** Sends to a module; one that is exiting is not an error (its exit is handled on its own). */
+  private send(child: ChildProcess, m: ToModule): void {
+    if (!child.connected) return;
+    child.send(m, (err) => {
+      if (err) this.log.debug('a module did not take a message; it is exiting', { pid: child.pid, error: err.message });
+    });
   }
 
   private async heartbeat(): Promise<void> {

@@ -167,16 +167,21 @@ export class PostgresStore implements Store {
       connectionString: target.connectionString,
       options: target.options,
       connectionTimeoutMillis: 5_000,
-      application_name: 'taskmill',
+      // Names the schema too, so an operator can tell several taskmill databases apart in pg_stat_activity.
+      application_name: `taskmill ${target.schema}`,
     };
     this.pool = new pg.Pool({ ...this.clientConfig, max: 10 });
     // Claims and outcomes need no fsync before we go on: if the server crashes and loses the last
     // ones, those tasks are STARTED again with a lease that expires, and run again (at least once).
     // Adds, cancels and schedules stay durable on the other pool.
     this.workPool = new pg.Pool({ ...this.clientConfig, options: `${target.options} -c synchronous_commit=off`, max: 10 });
-    // A pool discards an idle connection the server dropped; unhandled, the event would crash the process.
-    this.pool.on('error', () => undefined);
-    this.workPool.on('error', () => undefined);
+    // A connection the server drops (a restart, a failover) emits 'error'; unhandled, that ends the
+    // process. The pool listens only while a connection is idle, so each connection gets its own
+    // listener for its whole life: a query in flight rejects, and the pool replaces the connection.
+    for (const pool of [this.pool, this.workPool]) {
+      pool.on('error', () => undefined);
+      pool.on('connect', (client) => client.on('error', () => undefined));
+    }
     this.local = localSignals(`${target.connectionString}#${target.schema}`);
   }
 
