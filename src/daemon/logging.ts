@@ -19,12 +19,14 @@ export interface LogOptions {
   retentionDays: number;
   /** Also print to the console (debug mode in the foreground). */
   console?: boolean;
+  /** Fields on every line; by default the module's name and pid. */
+  base?: Record<string, unknown>;
 }
 
 const day = (d: Date) =>
   `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 
-export function openModuleLog({ dir, name, level, retentionDays, console: toConsole = false }: LogOptions): ModuleLog {
+export function openModuleLog({ dir, name, level, retentionDays, console: toConsole = false, base }: LogOptions): ModuleLog {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.log`);
   // A file left from an earlier day is rotated before we append to it.
@@ -36,7 +38,7 @@ export function openModuleLog({ dir, name, level, retentionDays, console: toCons
   const dest = pino.destination({ dest: file, sync: true, mkdir: true });
   const streams: pino.StreamEntry[] = [{ level, stream: dest }];
   if (toConsole) streams.push({ level, stream: process.stderr });
-  const p = pino({ level, base: { module: name, pid: process.pid } }, pino.multistream(streams));
+  const p = pino({ level, base: base ?? { module: name, pid: process.pid } }, pino.multistream(streams));
 
   let timer: NodeJS.Timeout;
   const scheduleRotation = () => {

@@ -80,6 +80,8 @@ export class Supervisor {
       level: options.debug ? 'debug' : this.config.log.level,
       retentionDays: this.config.log.retentionDays,
       console: options.debug && options.foreground,
+      // Main.log's lines are mostly about a module: its name and pid are theirs, given per line.
+      base: {},
     });
     this.log = log.logger;
     this.closeLog = log.close;
