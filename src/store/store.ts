@@ -58,8 +58,9 @@ export interface TaskFilter {
 export type StoreEvent =
   /** A task may have become due (added, retried, released). */
   | { kind: 'wake' }
-  /** A STARTED task was asked to stop. */
-  | { kind: 'cancel'; id: number }
+  /** A STARTED task was asked to stop; id null when another process cancelled one it did not name
+   * (SQLite's signal file carries no id): a worker then checks its own tasks at once. */
+  | { kind: 'cancel'; id: number | null }
   /** A schedule was added, changed or removed: fire times must be recomputed. */
   | { kind: 'schedules' };
 

@@ -104,7 +104,11 @@ export class Worker {
     const { store, leaseMs, pollIntervalMs } = this.options;
     this.unsubscribe = store.subscribe((event) => {
       if (event.kind === 'wake') this.wake();
-      else if (event.kind === 'cancel') this.cancelRunning(event.id);
+      else if (event.kind === 'cancel') {
+        // Without an id, some task was cancelled elsewhere: the lease renewal reports which are ours.
+        if (event.id === null) void this.renewLeases();
+        else this.cancelRunning(event.id);
+      }
     });
     this.timers.push(
       setInterval(() => this.wake(), pollIntervalMs),

@@ -8,12 +8,16 @@ import { eventually } from '../helpers/fixtures.js';
 import { makeProject, type Project } from '../helpers/project.js';
 import { killAll, spawnWorker, type WorkerProcess } from '../helpers/spawn.js';
 
-// Appends "start|done <id> <pid>" to payload.log; the first attempt of a "block" task never finishes.
+// Appends "start|done <id> <pid>" to payload.log; the first attempt of a "block" task never finishes;
+// an "untilCancelled" task throws when its signal fires.
 const MARKER = `
 import { appendFileSync } from 'node:fs';
 export default async (payload, ctx) => {
   appendFileSync(payload.log, 'start ' + ctx.task.id + ' ' + process.pid + '\\n');
   if (payload.block && ctx.task.attempt === 1) await new Promise(() => {});
+  if (payload.untilCancelled) {
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped: ' + ctx.signal.reason))));
+  }
   appendFileSync(payload.log, 'done ' + ctx.task.id + ' ' + process.pid + '\\n');
   return process.pid;
 };`;
@@ -48,6 +52,23 @@ for (const engine of ENGINES) {
       assert.equal(done.result, second.child.pid);
       const doneLines = lines(log).filter((l) => l.startsWith(`done ${t.id} `));
       assert.deepEqual(doneLines, [`done ${t.id} ${second.child.pid}`]);
+    });
+
+    it('a task cancelled from another process stops at once, not at the next lease renewal', async () => {
+      // A 60 s lease is renewed every 20 s: only the cancel signal itself can be this quick.
+      p = await makeProject(engine, { marker: MARKER }, { worker: { lease: '60s' } });
+      const log = path.join(p.dir, 'cancel.log');
+      procs.push(await spawnWorker(p.config));
+      const t = await p.mill.add('marker', { log, untilCancelled: true });
+      await eventually(() => (lines(log).some((l) => l.startsWith(`start ${t.id}`)) ? true : undefined), 15_000, 'the start');
+      const asked = Date.now();
+      await p.mill.cancel(t.id);
+      const done = await p.mill.wait(t.id, { timeout: '15s' });
+      const took = Date.now() - asked;
+      assert.equal(done.status, 'CANCELLED');
+      assert.match(done.error ?? '', /cancelled/);
+      assert.ok(took < 5_000, `the cancel took ${took} ms to reach the other process`);
+      assert.deepEqual(lines(log).filter((l) => l.startsWith('done ')), [], 'the handler did not finish');
     });
 
     it('two worker processes over 2,000 tasks: each runs once, none twice', async () => {

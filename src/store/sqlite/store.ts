@@ -643,7 +643,8 @@ export class SqliteStore implements Store {
   /**
    * Other processes (the web application adding tasks) cannot reach our emitter. After each commit
    * that may wake a worker, the writer touches a small signal file beside the database
-   * (`<file>-wake`, `<file>-schedules`); watching those (inotify) is our cross-process wake-up.
+   * (`<file>-wake`, `<file>-cancel`, `<file>-schedules`); watching those (inotify) is our
+   * cross-process wake-up.
    * Watching the WAL instead fired mid-commit, so woken claims collided with the writer's lock.
    */
   private startWatching(listener: (event: StoreEvent) => void): void {
@@ -653,6 +654,7 @@ export class SqliteStore implements Store {
     const base = path.basename(this.file);
     const kinds = new Map<string, StoreEvent>([
       [`${base}-wake`, { kind: 'wake' }],
+      [`${base}-cancel`, { kind: 'cancel', id: null }],
       [`${base}-schedules`, { kind: 'schedules' }],
     ]);
     try {
@@ -682,7 +684,7 @@ export class SqliteStore implements Store {
 
   private emit(event: StoreEvent): void {
     this.signals.emit('event', event);
-    if (this.file === ':memory:' || event.kind === 'cancel') return;
+    if (this.file === ':memory:') return;
     try {
       // One byte rewritten in place through a kept descriptor: a page-cache write that inotify reports,
       // where re-creating the file costs a metadata update (a millisecond on a busy disk).
