@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Taskmill } from '../client/taskmill.js';
 import { CONFIG_FILE_NAME, loadConfig, resolveConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { printError } from './output.js';
 import { DatabaseUnreachableError } from '../model/errors.js';
@@ -64,7 +64,7 @@ function redact(url: string): string {
 /**
  * The config for commands that control a running daemon (stop, status): a broken config file must
  * not keep an operator from stopping the daemon that still runs on the last good one. Then the
- * default paths are used, next to the config file, with a warning.
+ * file's varDir (or the default one beside it) is used, with a warning.
  */
 export function configForControl(command: Command): Config {
   const { config: file } = globalOptions(command);
@@ -74,7 +74,31 @@ export function configForControl(command: Command): Config {
     const explicit = file ?? process.env.TASKMILL_CONFIG;
     const where = explicit ? path.resolve(explicit) : path.resolve(CONFIG_FILE_NAME);
     if (!existsSync(where)) throw err;
-    printError(`warning: ${(err as Error).message.split('\n')[0]} Using the default var directory beside it.`);
-    return resolveConfig({}, where, path.dirname(where));
+    // The daemon to reach lives in the file's varDir: take it even from a file that fails validation
+    // elsewhere, so a broken config never keeps the operator from stopping the running daemon.
+    const varDir = readVarDir(where);
+    let config = resolveConfig({}, where, path.dirname(where));
+    let using = 'the default var directory beside it';
+    if (varDir !== undefined) {
+      try {
+        config = resolveConfig({ varDir }, where, path.dirname(where));
+        using = `its varDir "${varDir}"`;
+      } catch {
+        // varDir itself is what is broken: the default it is
+      }
+    }
+    printError(`warning: ${(err as Error).message}\nUsing ${using} to reach the daemon.`);
+    return config;
   }
+}
+
+/** The `varDir` of a config file that may be invalid elsewhere; undefined if it cannot be read. */
+function readVarDir(file: string): string | undefined {
+  try {
+    const raw: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (raw && typeof raw === 'object' && 'varDir' in raw && typeof raw.varDir === 'string') return raw.varDir;
+  } catch {
+    // not JSON: nothing to take from it
+  }
+  return undefined;
 }

@@ -323,6 +323,20 @@ describe('daemon', { concurrency: 2 }, () => {
         assert.equal((await p.waitRunning()).pid, first.pid);
       });
 
+      it('with a config that fails validation, status and stop still reach the daemon in its own varDir', async () => {
+        project({ varDir: 'run' });
+        const first = await p.start();
+        p.writeConfig({ worker: { concurrency: 0 } });
+        const r = await p.cli(['status']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /warning: config file .* is invalid: key "worker\.concurrency": got 0;.* Using its varDir "run" to reach the daemon\./);
+        assert.match(r.stdout, new RegExp(`running \\(pid ${first.pid}`));
+        const stopped = await p.cli(['stop']);
+        assert.equal(stopped.code, 0, stopped.stderr);
+        assert.match(stopped.stdout, new RegExp(`taskmill daemon stopped \\(pid ${first.pid}\\)`));
+        assert.deepEqual(p.processes(), [], 'no process left');
+      });
+
       it('list shows the configured modules; summary shows the running ones', async () => {
         project({
           daemonModules: {

@@ -62,12 +62,13 @@ export class DaemonProject {
     this.dir = realpathSync(dir);
     this.database = database;
     this.configFile = path.join(this.dir, 'taskmill.config.json');
-    this.logDir = path.join(this.dir, 'var', 'log', 'daemon');
-    this.pidFile = path.join(this.dir, 'var', 'daemon', 'taskmill.pid');
+    const varDir = typeof config.varDir === 'string' ? config.varDir : 'var';
+    this.logDir = path.join(this.dir, varDir, 'log', 'daemon');
+    this.pidFile = path.join(this.dir, varDir, 'daemon', 'taskmill.pid');
     this.base = {
       database,
       tasksDir: 'tasks',
-      varDir: 'var',
+      varDir,
       worker: { lease: '2s', pollInterval: '50ms', stopTimeout: '3s' },
       log: { level: 'info' },
     };
