@@ -3,7 +3,7 @@
 // answers `status` and `summary` on a local socket, writes a heartbeat per host into the database,
 // and restarts the modules with the new configuration when ConfigSync says it changed.
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +121,7 @@ export class Supervisor {
         this.log.warn('could not remove the heartbeat', { error: (err as Error).message });
       }
       await this.store?.close().catch(() => undefined);
-      for (const f of [this.paths.pidFile, this.paths.socket]) if (existsSync(f)) unlinkSync(f);
+      for (const f of [this.paths.pidFile, this.paths.socket]) rmSync(f, { force: true });
       this.log.info('daemon stopped');
       this.closeLog();
     })();
@@ -327,7 +327,7 @@ export class Supervisor {
   /** A JSON-lines control socket for `taskmill status` and `taskmill summary`. */
   private async listen(): Promise<void> {
     const { socket } = this.paths;
-    if (existsSync(socket)) unlinkSync(socket);
+    rmSync(socket, { force: true });
     this.server = net.createServer((conn) => {
       let buf = '';
       conn.on('data', (d) => {
@@ -358,11 +358,24 @@ export class Supervisor {
 /** The pid in the pid file if that process is alive; a stale file is removed (and reported). */
 export function runningPid(varDir: string): { pid: number | null; stale: number | null } {
   const { pidFile } = daemonPaths(varDir);
-  if (!existsSync(pidFile)) return { pid: null, stale: null };
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  // The daemon removes its file as it stops, so the file may vanish between any two steps here.
+  const text = readPidFile(pidFile);
+  if (text === null) return { pid: null, stale: null };
+  const pid = Number(text.trim());
   if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) return { pid, stale: null };
-  unlinkSync(pidFile);
+  // Removed only if it still holds what was read: a daemon starting meanwhile writes its own.
+  if (readPidFile(pidFile) === text) rmSync(pidFile, { force: true });
   return { pid: null, stale: Number.isInteger(pid) ? pid : null };
+}
+
+/** The pid file's text, or null when there is none. */
+export function readPidFile(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /**

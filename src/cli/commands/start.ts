@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { TaskmillError } from '../../model/errors.js';
 import { daemonPaths } from '../../daemon/protocol.js';
-import { askDaemon, runningPid, Supervisor } from '../../daemon/supervisor.js';
+import { askDaemon, readPidFile, runningPid, Supervisor } from '../../daemon/supervisor.js';
 import { globalOptions } from '../open.js';
 import { printError, printLine } from '../output.js';
 
@@ -73,7 +73,7 @@ export async function startDetached(config: Config, flags: StartFlags, configFil
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) break;
-    if (existsSync(paths.pidFile) && readFileSync(paths.pidFile, 'utf8').trim() === String(pid)) {
+    if (readPidFile(paths.pidFile)?.trim() === String(pid)) {
       try {
         await askDaemon(config.varDir, 'status', 2_000);
         printLine(`taskmill daemon started (pid ${pid}); logs in ${paths.logDir}`);

@@ -17,7 +17,12 @@ export function stopCommand(program: Command): void {
         printLine(`the daemon is not running${stale !== null ? ` (removed a stale pid file of pid ${stale})` : ''}`);
         return;
       }
-      process.kill(pid, flags.force ? 'SIGUSR2' : 'SIGTERM');
+      try {
+        process.kill(pid, flags.force ? 'SIGUSR2' : 'SIGTERM');
+      } catch (err) {
+        // It ended between the check and the signal: stopped all the same.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
       const wait = (flags.force ? config.worker.forceStopTimeout : config.worker.stopTimeout) + 15_000;
       const deadline = Date.now() + wait;
       while (Date.now() < deadline) {
