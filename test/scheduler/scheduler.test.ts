@@ -81,7 +81,9 @@ for (const engine of ENGINES) {
         const ts = await scheduled(p.mill, 'slowly');
         return ts.length > 0 ? ts : undefined;
       }, 5_000, 'the first task of the new rule');
-      assert.ok(first!.createdAt.getTime() - changedAt < 1_600, 'fired within the first second of the new rule');
+      // Due one second after the change; the slack allows for a loaded machine (the old rule said an hour).
+      const after = first!.createdAt.getTime() - changedAt;
+      assert.ok(after < 2_500, `fired ${after} ms after the change, within the first seconds of the new rule`);
     });
 
     it('config schedules are added, and removed (with their fire times) when they leave the file', async () => {
