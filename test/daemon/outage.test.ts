@@ -220,7 +220,7 @@ describe('daemon: PostgreSQL outage', { skip: !PG_BIN && !process.env.CI ? MISSI
     const back = await p.waitRunning();
     assert.equal(back.pid, first.pid, 'the main daemon stayed up');
     const crashes = p.logRecords('Main').filter((l) => l.msg === 'module process ended unexpectedly; starting it again');
-    assert.deepEqual(crashes, [], `no module crashed${p.diagnostics()}\n  TaskWorker.log:\n    ${p.logRecords('TaskWorker').slice(-10).map((l) => JSON.stringify(l)).join('\n    ')}`);
+    assert.deepEqual(crashes, [], `no module crashed${p.diagnostics(['TaskWorker'])}`);
     assert.deepEqual(back.modules.map((m) => m.pid), first.modules.map((m) => m.pid), 'the same module processes');
   });
 });

@@ -199,10 +199,10 @@ export class DaemonProject {
     }
   }
 
-  /** The last lines of Main.log and daemon.out, for a failure message. */
-  diagnostics(): string {
-    const tail = (file: string, n: number) => lines(path.join(this.logDir, file)).slice(-n).join('\n    ');
-    return `\n  Main.log:\n    ${tail('Main.log', 15)}\n  daemon.out:\n    ${tail('daemon.out', 10)}`;
+  /** The last lines of Main.log and daemon.out (and of the named modules' logs), for a failure message. */
+  diagnostics(modules: readonly string[] = []): string {
+    const tail = (file: string, n: number) => `\n  ${file}:\n    ${lines(path.join(this.logDir, file)).slice(-n).join('\n    ')}`;
+    return [tail('Main.log', 15), tail('daemon.out', 10), ...modules.map((m) => tail(`${m}.log`, 10))].join('');
   }
 
   /** Adds a task with the CLI; returns its id. */
