@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'UNKNOWN_PREREQUISITE'
   | 'INVALID_TRANSITION'
   | 'DATABASE_UNREACHABLE'
+  | 'DATABASE_BUSY'
+  | 'PAYLOAD_UNSTORABLE'
   | 'SCHEMA_TOO_NEW'
   | 'WAIT_TIMEOUT'
   | 'HANDLER_INVALID'
@@ -85,6 +87,17 @@ export class DatabaseUnreachableError extends TaskmillError {
       'DATABASE_UNREACHABLE',
       `cannot open the database ${where}: ${reason}. Check "database" in the config or TASKMILL_DATABASE.`,
       { cause },
+    );
+  }
+}
+
+/** Another process held SQLite's write lock for longer than a write waits (nothing was written). */
+export class DatabaseBusyError extends TaskmillError {
+  constructor(where: string, waitedMs: number) {
+    super(
+      'DATABASE_BUSY',
+      `the database ${where} stayed locked by another process's write for ${Math.round(waitedMs / 1000)} s; ` +
+        'nothing was written. Find the process that holds a long write transaction on it, or move to PostgreSQL.',
     );
   }
 }

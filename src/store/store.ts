@@ -3,7 +3,14 @@
 // Time is always passed in (`now`), never read inside SQL, so tests pin it and engines agree.
 import type { DaemonHeartbeat } from '../model/daemon.js';
 import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
-import type { Json, LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+import type { LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+
+/** What a worker needs of a task it claimed: no output, result or error (those stay in the database). */
+export type ClaimedTask = Pick<
+  Task,
+  | 'id' | 'name' | 'payload' | 'queue' | 'priority' | 'runAt' | 'attempts' | 'maxAttempts' | 'backoff' | 'timeoutMs'
+  | 'note' | 'cancelRequested' | 'scheduleName' | 'scheduledFor'
+> & { lockedBy: LockInfo; startedAt: Date };
 
 /** A caller's own open transaction (a `pg` client inside BEGIN): `add` joins it instead of committing alone. */
 export interface ExternalTransaction {
@@ -22,6 +29,7 @@ export interface ClaimRequest {
   queues: readonly string[] | null;
   limit: number;
   now: Date;
+  /** The lease's length; its expiry is reckoned by the store's own clock (see rescueExpired). */
   leaseMs: number;
 }
 
@@ -33,15 +41,21 @@ export interface AttemptRef {
 }
 
 export interface Completion extends AttemptRef {
-  result: Json;
+  /** The result as JSON text (the worker serialised it once, to check and measure it). */
+  resultJson: string;
+  /** This attempt's output only: the store appends it to earlier attempts' (at most MAX_OUTPUT_LINES in all). */
   output: string[];
 }
 
 export interface Failure extends AttemptRef {
   error: string;
   errorStack: string | null;
+  /** This attempt's output only, as for Completion. */
   output: string[];
-  /** When to try again (status back to WAITING); null ends the task FAILED, or CANCELLED if `cancelled`. */
+  /**
+   * When to try again (status back to WAITING); null ends the task FAILED, or CANCELLED if `cancelled`.
+   * A cancel requested meanwhile wins over a retry: the task then ends CANCELLED.
+   */
   retryAt: Date | null;
   cancelled?: boolean;
 }
@@ -53,6 +67,19 @@ export interface TaskFilter {
   limit?: number;
   /** Newest first by default (as an operator reads them). */
   order?: 'asc' | 'desc';
+}
+
+/** Outcomes of finished attempts, written together. */
+export interface Outcomes {
+  completions: readonly Completion[];
+  failures: readonly Failure[];
+}
+
+export interface RenewResult {
+  /** Held attempts whose cancel was requested. */
+  cancelled: number[];
+  /** Attempts this worker no longer holds (rescued elsewhere, or ended): their handlers must stop. */
+  lost: number[];
 }
 
 export type StoreEvent =
@@ -118,7 +145,14 @@ export interface Store {
    * in order priority desc, runAt, id; counts the attempt and sets the lease. Never hands one task
    * to two callers.
    */
-  claim(request: ClaimRequest): Promise<Task[]>;
+  claim(request: ClaimRequest): Promise<ClaimedTask[]>;
+
+  /**
+   * The worker's one call per turn: writes outcomes (as complete and fail) and then claims (as claim),
+   * in one transaction, and in one round trip where the engine allows. Either all of it happens or,
+   * when it throws, none of it.
+   */
+  settle(outcomes: Outcomes, claim: ClaimRequest | null, now: Date): Promise<ClaimedTask[]>;
 
   /** STARTED → COMPLETED for each attempt still held; unblocks dependants. */
   complete(items: readonly Completion[], now: Date): Promise<void>;
@@ -126,15 +160,20 @@ export interface Store {
   /** STARTED → WAITING (retryAt) or FAILED / CANCELLED with the cascade to dependants. */
   fail(items: readonly Failure[], now: Date): Promise<void>;
 
-  /** Extends the leases of these attempts; returns the ids whose cancel was requested. */
-  renew(refs: readonly AttemptRef[], until: Date): Promise<number[]>;
+  /**
+   * Extends the leases of these attempts by `leaseMs` from the store's clock; says which of them
+   * were cancelled and which are no longer held.
+   */
+  renew(refs: readonly AttemptRef[], leaseMs: number): Promise<RenewResult>;
 
   /** STARTED → WAITING without counting the attempt (graceful stop). */
   release(refs: readonly AttemptRef[], now: Date): Promise<void>;
 
   /**
    * Returns tasks whose lease expired to WAITING (the attempt stays counted), or FAILED when
-   * no attempt is left. Returns how many were rescued.
+   * no attempt is left. Returns how many were rescued. Expiry is judged by the store's clock, never
+   * the caller's: PostgreSQL's own (so hosts whose clocks differ agree), SQLite's host clock (every
+   * process using the file runs on that host). `now` stamps finished_at and run_at only.
    */
   rescueExpired(now: Date): Promise<number>;
 
@@ -171,7 +210,10 @@ export interface Store {
 
   /** Answers when the database does (the daemon's modules wait for it before they run). */
   ping(): Promise<void>;
-  /** Deletes finished tasks (COMPLETED, FAILED, CANCELLED) that finished before `before`; returns how many. */
+  /**
+   * Deletes finished tasks (COMPLETED, FAILED, CANCELLED) that finished before `before`, in small
+   * batches (each its own short transaction, so writers and claims keep flowing); returns how many.
+   */
   pruneFinished(before: Date): Promise<number>;
   /** Records a daemon's heartbeat (insert or update by id). */
   heartbeat(daemon: DaemonHeartbeat): Promise<void>;

@@ -4,21 +4,26 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { format } from 'node:util';
 import { MAX_OUTPUT_LINE_LENGTH, MAX_OUTPUT_LINES } from '../model/task.js';
 
+/** One attempt's output. Costs nothing until the handler prints its first line. */
 export class OutputBuffer {
+  private list: string[] | null = null;
   private dropped = 0;
 
-  constructor(readonly lines: string[]) {}
+  get lines(): string[] {
+    return this.list ?? [];
+  }
 
   push(level: 'log' | 'info' | 'warn' | 'error' | 'debug', args: unknown[]): void {
     let text = format(...args);
     if (level === 'warn' || level === 'error') text = `${level}: ${text}`;
+    const lines = (this.list ??= []);
     for (const line of text.split('\n')) {
-      this.lines.push(line.length > MAX_OUTPUT_LINE_LENGTH ? `${line.slice(0, MAX_OUTPUT_LINE_LENGTH)}…` : line);
+      lines.push(line.length > MAX_OUTPUT_LINE_LENGTH ? `${line.slice(0, MAX_OUTPUT_LINE_LENGTH)}…` : line);
     }
-    if (this.lines.length > MAX_OUTPUT_LINES) {
-      const excess = this.lines.length - MAX_OUTPUT_LINES;
+    if (lines.length > MAX_OUTPUT_LINES) {
+      const excess = lines.length - MAX_OUTPUT_LINES;
       this.dropped += excess;
-      this.lines.splice(0, excess + 1, `… ${this.dropped} earlier lines dropped`);
+      lines.splice(0, excess + 1, `… ${this.dropped} earlier lines dropped`);
     }
   }
 }

@@ -1,14 +1,20 @@
-// The claim loop: claims due tasks up to `concurrency`, runs their handlers, records the outcome in
-// batches, renews leases, rescues tasks of dead workers, and stops without losing any.
+// The claim loop: claims due tasks, runs their handlers, records outcomes, renews leases, rescues
+// tasks of dead workers, and stops without losing any.
+//
+// A slot is freed the moment its handler settles. Outcomes queue up and one "pump" writes them in the
+// background, in the same store call (one transaction) that claims the next tasks, so a busy worker
+// costs one round trip per batch rather than three per task. Until its outcome is written a task's
+// lease is held and renewed, so a database that is away for a while loses nothing: the write is
+// retried with back-off, and a row the database refuses is isolated so the rest of its batch lands.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Clock, type Random, systemClock } from '../model/clock.js';
 import { TaskTimeoutError } from '../model/errors.js';
 import { type Logger, silentLogger } from '../model/logger.js';
-import type { Json, LockInfo, Task } from '../model/task.js';
-import type { AttemptRef, Completion, Failure, Store } from '../store/store.js';
+import type { LockInfo } from '../model/task.js';
+import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
-import { contextTask, type FollowUpOptions, type HandlerRegistry } from './handlers.js';
+import type { FollowUpOptions, HandlerRegistry, TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 
 export interface WorkerOptions {
@@ -23,6 +29,8 @@ export interface WorkerOptions {
   maxTasks?: number;
   /** How ctx.add enqueues follow-up tasks (the client's add, validated as any other). */
   enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
+  /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
+  limits?: { resultBytes: number; outputBytes: number };
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -33,18 +41,39 @@ export interface StopOptions {
   timeoutMs: number;
 }
 
+const DEFAULT_LIMIT_BYTES = 1024 * 1024;
+/** setTimeout's longest delay; a longer timeout is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Claim ahead (a buffer as large as the slots) only while handlers finish this fast on average. */
+const PREFETCH_BELOW_MS = 50;
+/** After a stop, how long unwritten outcomes are retried before their leases are left to expire. */
+const FINAL_FLUSH_MS = 5_000;
+
 interface Running {
-  task: Task;
-  controller: AbortController;
-  /** Set once the worker has given the task up (released on stop); its outcome is then ignored. */
-  abandoned: boolean;
+  task: ClaimedTask;
+  /** Made when the handler first reads ctx.signal: most handlers never do. */
+  controller: AbortController | null;
+  abortReason: unknown;
+  output: OutputBuffer;
+  cancelTimer: (() => void) | null;
+  startedAt: number;
+  settled: boolean;
   cancelled: boolean;
-  done: Promise<void>;
+  /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
+  abandoned: boolean;
 }
+
+type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
 
 class StopSignal extends Error {
   constructor() {
     super('the worker is stopping; the task goes back to WAITING');
+  }
+}
+
+class LeaseLost extends Error {
+  constructor() {
+    super('this worker no longer holds the task (its lease expired and another worker took it, or it ended elsewhere)');
   }
 }
 
@@ -54,24 +83,34 @@ export class Worker {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly log: Logger;
+  private readonly limits: { resultBytes: number; outputBytes: number };
   private readonly running = new Map<number, Running>();
-  private completions: Completion[] = [];
-  private failures: Failure[] = [];
-  private flushing: Promise<void> | null = null;
-  private claiming = false;
-  private claimAgain = false;
+  /** Claimed, leased, not started yet. */
+  private buffer: ClaimedTask[] = [];
+  /** Outcomes not yet written, in order; their attempts stay leased until they are. */
+  private pending: Outcome[] = [];
+  private readonly unwritten = new Map<number, AttemptRef>();
+  private pumping = false;
+  private pumpQueued = false;
+  private wantClaim = true;
+  private pausedUntil = 0;
+  private pauseTimer: NodeJS.Timeout | null = null;
+  private writeErrors = 0;
+  private claimErrors = 0;
   private started = false;
   private stopping = false;
+  private renewing = false;
+  private lookingAhead = false;
   private wakeTimer: NodeJS.Timeout | null = null;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | null = null;
   private claimedCount = 0;
   private stopResult: Promise<{ released: number }> | null = null;
   private shortenStop: ((timeoutMs: number) => void) | null = null;
-  private claimErrors = 0;
-  private wakeQueued = false;
-  private pausedUntil = 0;
   private idleWaiters: (() => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
+  /** Exponentially weighted mean handler time, ms: decides whether claiming ahead pays. */
+  private meanTaskMs = Number.POSITIVE_INFINITY;
   /** Tasks finished by this worker (any outcome). */
   processed = 0;
 
@@ -81,6 +120,7 @@ export class Worker {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
+    this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
   }
 
   get activeCount(): number {
@@ -88,7 +128,7 @@ export class Worker {
   }
 
   /** The tasks running now, oldest claim first. */
-  runningTasks(): Task[] {
+  runningTasks(): ClaimedTask[] {
     return [...this.running.values()].map((r) => r.task);
   }
 
@@ -119,9 +159,9 @@ export class Worker {
     this.wake();
   }
 
-  /** Resolves when no task is running and none is due, for tests and `work --once`-style use. */
+  /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */
   whenIdle(): Promise<void> {
-    if (this.running.size === 0 && !this.claiming) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -139,6 +179,10 @@ export class Worker {
     return this.stopResult;
   }
 
+  private get idle(): boolean {
+    return this.running.size === 0 && this.buffer.length === 0 && this.pending.length === 0 && !this.pumping && !this.pumpQueued;
+  }
+
   private async stopNow(timeoutMs: number): Promise<{ released: number }> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
@@ -147,7 +191,11 @@ export class Worker {
     this.unsubscribe?.();
     this.unsubscribe = null;
 
-    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    // Claimed but never started: back at once, the attempt not counted.
+    const unstarted = this.buffer;
+    this.buffer = [];
+    let released = await this.releaseSafely(unstarted.map((t) => ref(t)));
+
     let timer: NodeJS.Timeout | undefined;
     let deadlineAt = Date.now() + timeoutMs;
     const deadline = new Promise<void>((resolve) => {
@@ -158,111 +206,251 @@ export class Worker {
         timer = setTimeout(resolve, Math.max(0, deadlineAt - Date.now()));
       };
     });
-    await Promise.race([all, deadline]);
+    await Promise.race([this.drained(), deadline]);
     clearTimeout(timer);
     this.shortenStop = null;
-    await this.flush();
 
     const unfinished = [...this.running.values()];
-    for (const r of unfinished) {
-      r.abandoned = true;
-      r.controller.abort(new StopSignal());
-    }
-    if (unfinished.length > 0) {
-      await this.options.store.release(unfinished.map((r) => ref(r.task, this.id)), this.clock.now());
-      this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
-    }
-    this.running.clear();
-    return { released: unfinished.length };
+    for (const entry of unfinished) this.abandon(entry, new StopSignal());
+    released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
+    if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
+
+    // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
+    await this.flushFinal();
+    if (this.pauseTimer) clearTimeout(this.pauseTimer);
+    this.notifyIdle();
+    return { released };
   }
 
-  /** After a task ends: tasks ending in the same turn free their slots together, for one claim. */
-  private wakeSoon(): void {
-    if (this.wakeQueued) return;
-    this.wakeQueued = true;
-    setImmediate(() => {
-      this.wakeQueued = false;
-      this.wake();
-    });
+  /** Writes what is still unwritten, for at most FINAL_FLUSH_MS; after that the leases expire and the tasks run again. */
+  private async flushFinal(): Promise<void> {
+    const until = Date.now() + FINAL_FLUSH_MS;
+    while ((this.pumping || this.pending.length > 0) && Date.now() < until) {
+      this.pausedUntil = 0;
+      if (!this.pumping) void this.pump();
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      if (this.pending.length > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (this.pending.length > 0) {
+      this.log.error('could not record some outcomes before stopping; those tasks run again once their leases expire', {
+        ids: this.pending.map((o) => o.item.id),
+      });
+    }
+  }
+
+  private async releaseSafely(refs: AttemptRef[]): Promise<number> {
+    if (refs.length === 0) return 0;
+    try {
+      await this.options.store.release(refs, this.clock.now());
+      return refs.length;
+    } catch (err) {
+      // Not lost: their leases expire and any worker returns them to WAITING (the attempt then counts).
+      this.log.error('handing tasks back failed; they return once their leases expire', {
+        error: (err as Error).message,
+        ids: refs.map((r) => r.id),
+      });
+      return 0;
+    }
+  }
+
+  private drained(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   /** Asks for a claim soon; many wake-ups in a burst cost one claim. */
   private wake(): void {
-    if (this.stopping || Date.now() < this.pausedUntil) return;
-    if (this.claiming) {
-      this.claimAgain = true;
-      return;
-    }
-    void this.claimLoop();
+    if (this.stopping) return;
+    this.wantClaim = true;
+    this.schedulePump();
   }
 
-  private async claimLoop(): Promise<void> {
-    this.claiming = true;
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    // Tasks ending in the same turn of the event loop join one batch.
+    setImmediate(() => {
+      this.pumpQueued = false;
+      void this.pump();
+    });
+  }
+
+  /** How many tasks the next claim may take. */
+  private claimRoom(): number {
+    if (this.stopping || this.exhausted) return 0;
+    // Outcomes that cannot be written (the database is away) stop new claims: nothing piles up.
+    if (this.unwritten.size >= this.options.concurrency * 4) return 0;
+    const prefetch = this.meanTaskMs < PREFETCH_BELOW_MS ? this.options.concurrency : 0;
+    const room = this.options.concurrency + prefetch - this.running.size - this.buffer.length;
+    const left = this.options.maxTasks === undefined ? room : Math.min(room, this.options.maxTasks - this.claimedCount);
+    return Math.max(0, left);
+  }
+
+  /** Writes pending outcomes and claims, one store call at a time, until there is nothing to do. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      do {
-        this.claimAgain = false;
-        const free = this.options.concurrency - this.running.size;
-        const allowance = this.options.maxTasks === undefined ? free : Math.min(free, this.options.maxTasks - this.claimedCount);
-        if (allowance <= 0 || this.stopping) break;
-        const now = this.clock.now();
-        const tasks = await this.options.store.claim({
-          lock: this.lock,
-          queues: this.options.queues ?? null,
-          limit: allowance,
-          now,
-          leaseMs: this.options.leaseMs,
-        });
-        this.claimedCount += tasks.length;
-        for (const task of tasks) this.execute(task);
-        if (tasks.length === allowance) this.claimAgain = true;
-        else await this.sleepUntilNextDue();
-      } while (this.claimAgain && !this.stopping);
-      this.claimErrors = 0;
-    } catch (err) {
-      // The database may be down: back off (1 s doubling to 30 s) instead of failing at every poll.
-      this.claimErrors++;
-      const pause = Math.min(30_000, 1_000 * 2 ** (this.claimErrors - 1));
-      this.pausedUntil = Date.now() + pause;
-      this.log.error('claiming tasks failed; trying again later', { error: (err as Error).message, retryInMs: pause });
+      for (;;) {
+        const paused = Date.now() < this.pausedUntil;
+        const outcomes = paused ? [] : this.pending.splice(0);
+        const room = this.claimRoom();
+        const claim: ClaimRequest | null =
+          room > 0 && this.wantClaim && !paused
+            ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
+            : null;
+        if (outcomes.length === 0 && !claim) break;
+        if (claim) this.wantClaim = false;
+        let claimed: ClaimedTask[];
+        try {
+          claimed = await this.options.store.settle(split(outcomes), claim, this.clock.now());
+        } catch (err) {
+          if (claim) this.wantClaim = true;
+          await this.recover(outcomes, err, claim !== null);
+          continue;
+        }
+        this.writeErrors = 0;
+        for (const o of outcomes) this.unwritten.delete(o.item.id);
+        if (claim) {
+          this.claimErrors = 0;
+          this.claimedCount += claimed.length;
+          if (this.stopping) {
+            // stop() began while this claim was under way: hand them back, never start them.
+            await this.releaseSafely(claimed.map((t) => ref(t)));
+          } else {
+            for (const t of claimed) this.buffer.push(t);
+            this.fillSlots();
+          }
+          if (claimed.length === claim.limit) this.wantClaim = true;
+          else void this.lookAhead();
+        }
+        // Handlers that settle now (a no-op settles within this turn) join the next batch.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     } finally {
-      this.claiming = false;
+      this.pumping = false;
       this.notifyIdle();
+    }
+  }
+
+  /**
+   * After a failed store call: outcomes are retried with back-off and kept leased meanwhile. When the
+   * database answers but refused the batch, the offending row is found by halving, so the others are
+   * written; that one ends FAILED saying why.
+   */
+  private async recover(outcomes: Outcome[], err: unknown, claiming: boolean): Promise<void> {
+    const message = (err as Error).message;
+    let left = outcomes;
+    if (outcomes.length > 0 && (await this.reachable())) left = await this.isolate(outcomes, message);
+    if (left.length > 0 || (claiming && outcomes.length === 0)) {
+      const errors = left.length > 0 ? ++this.writeErrors : ++this.claimErrors;
+      const pause = Math.min(30_000, (left.length > 0 ? 250 : 1_000) * 2 ** (errors - 1));
+      this.log.error(left.length > 0 ? 'recording task outcomes failed; trying again later' : 'claiming tasks failed; trying again later', {
+        error: message,
+        retryInMs: pause,
+        ...(left.length > 0 ? { ids: left.map((o) => o.item.id) } : {}),
+      });
+      this.pending.unshift(...left);
+      this.pausedUntil = Date.now() + pause;
+      if (this.pauseTimer) clearTimeout(this.pauseTimer);
+      this.pauseTimer = setTimeout(() => {
+        this.pauseTimer = null;
+        this.schedulePump();
+      }, pause);
+    }
+  }
+
+  /** Writes what it can of `outcomes`; returns those still unwritten (the database went away again). */
+  private async isolate(outcomes: Outcome[], message: string): Promise<Outcome[]> {
+    const now = () => this.clock.now();
+    if (outcomes.length === 1) {
+      const bad = outcomes[0] as Outcome;
+      const replacement: Failure = {
+        ...attemptOf(bad.item),
+        error: `the database refused this attempt's outcome (${message}); its result and output were dropped`,
+        errorStack: null,
+        output: [],
+        retryAt: null,
+      };
+      try {
+        await this.options.store.settle({ completions: [], failures: [replacement] }, null, now());
+        this.unwritten.delete(bad.item.id);
+        this.log.error('the database refused a task outcome; the task ended FAILED', { id: bad.item.id, error: message });
+        return [];
+      } catch {
+        return outcomes;
+      }
+    }
+    const half = Math.ceil(outcomes.length / 2);
+    const left: Outcome[] = [];
+    for (const part of [outcomes.slice(0, half), outcomes.slice(half)]) {
+      try {
+        await this.options.store.settle(split(part), null, now());
+        for (const o of part) this.unwritten.delete(o.item.id);
+      } catch (err) {
+        if (!(await this.reachable())) left.push(...part);
+        else left.push(...(await this.isolate(part, (err as Error).message)));
+      }
+    }
+    return left;
+  }
+
+  private async reachable(): Promise<boolean> {
+    try {
+      await this.options.store.ping();
+      return true;
+    } catch {
+      return false;
     }
   }
 
   /** Sets a timer for the earliest future task, so it starts on time rather than at the next poll. */
-  private async sleepUntilNextDue(): Promise<void> {
-    const next = await this.options.store.nextRunAt(this.options.queues ?? null);
-    if (!next || this.stopping) return;
-    const delay = next.getTime() - this.clock.now().getTime();
-    if (delay <= 0) {
-      this.claimAgain = true;
-      return;
-    }
-    if (delay < this.options.pollIntervalMs) {
-      if (this.wakeTimer) clearTimeout(this.wakeTimer);
-      this.wakeTimer = setTimeout(() => this.wake(), delay);
+  private async lookAhead(): Promise<void> {
+    if (this.lookingAhead || this.stopping) return;
+    this.lookingAhead = true;
+    try {
+      const next = await this.options.store.nextRunAt(this.options.queues ?? null);
+      if (!next || this.stopping) return;
+      const delay = next.getTime() - this.clock.now().getTime();
+      if (delay <= 0) return this.wake();
+      if (delay < this.options.pollIntervalMs) {
+        if (this.wakeTimer) clearTimeout(this.wakeTimer);
+        this.wakeTimer = setTimeout(() => this.wake(), delay);
+      }
+    } catch (err) {
+      this.log.error('looking for the next due task failed', { error: (err as Error).message });
+    } finally {
+      this.lookingAhead = false;
     }
   }
 
-  private execute(task: Task): void {
-    const controller = new AbortController();
-    const entry: Running = { task, controller, abandoned: false, cancelled: task.cancelRequested, done: Promise.resolve() };
+  private fillSlots(): void {
+    while (this.buffer.length > 0 && this.running.size < this.options.concurrency && !this.stopping) {
+      this.execute(this.buffer.shift() as ClaimedTask);
+    }
+  }
+
+  private execute(task: ClaimedTask): void {
+    const entry: Running = {
+      task,
+      controller: null,
+      abortReason: undefined,
+      output: new OutputBuffer(),
+      cancelTimer: null,
+      startedAt: performance.now(),
+      settled: false,
+      cancelled: task.cancelRequested,
+      abandoned: false,
+    };
     this.running.set(task.id, entry);
-    entry.done = this.runHandler(entry).finally(() => {
-      this.running.delete(task.id);
-      this.processed++;
-      if (!this.stopping) this.wakeSoon();
-      this.notifyIdle();
-    });
+    entry.cancelTimer = longTimeout(() => this.abort(entry, new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
+    if (entry.cancelled) this.abort(entry, new Error('the task was cancelled'));
+    else void this.runHandler(entry);
   }
 
   private async runHandler(entry: Running): Promise<void> {
-    const { task, controller } = entry;
-    const lines = [...task.output];
-    if (task.attempts > 1) lines.push(`--- attempt ${task.attempts} ---`);
-    const output = new OutputBuffer(lines);
-    const timeout = setTimeout(() => controller.abort(new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
+    const { task } = entry;
+    let value: unknown;
     try {
       const handler = await this.options.handlers.load(task.name);
       if (!handler) {
@@ -270,85 +458,172 @@ export class Worker {
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,
         );
       }
-      const ctx = {
-        task: contextTask(task),
-        signal: controller.signal,
-        log: (...args: unknown[]) => output.push('log', args),
-        add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
-          if (!this.options.enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
-          return (await this.options.enqueue(name, payload, options)).id;
-        },
-      };
-      const aborted = new Promise<never>((_, reject) => {
-        if (controller.signal.aborted) reject(controller.signal.reason);
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      });
-      // A handler that ignores its signal cannot hold the slot: the race ends the attempt anyway.
-      const value = await Promise.race([
-        runWithOutput(output, () => Promise.resolve().then(() => handler.run(task.payload, ctx))),
-        aborted,
-      ]);
-      if (entry.abandoned) return;
-      this.completions.push({ ...ref(task, this.id), result: toJson(value), output: output.lines });
+      if (entry.settled) return;
+      const ctx = this.context(entry);
+      // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
+      // and whatever the handler does later is ignored.
+      value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
+      if (isThenable(value)) value = await value;
     } catch (err) {
-      if (entry.abandoned) return;
-      const error = err instanceof Error ? err : new Error(String(err));
-      const final = entry.cancelled || task.attempts >= task.maxAttempts;
-      const retryAt = final
-        ? null
-        : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
-      if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });
-      this.failures.push({
-        ...ref(task, this.id),
-        error: entry.cancelled ? `cancelled: ${error.message}` : error.message,
-        errorStack: error.stack ?? null,
-        output: output.lines,
-        retryAt,
-        cancelled: entry.cancelled,
-      });
-    } finally {
-      clearTimeout(timeout);
+      this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
+      return;
     }
-    await this.flush();
+    this.settle(entry, null, value);
   }
 
-  /** Writes the outcomes gathered so far in one batch; callers arriving meanwhile join the next one. */
-  private flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.completions.length || this.failures.length ? this.flush() : undefined));
-    if (this.completions.length === 0 && this.failures.length === 0) return Promise.resolve();
-    this.flushing = (async () => {
-      // Let the other handlers finishing in this turn join the batch.
-      await new Promise((r) => setImmediate(r));
-      const completions = this.completions;
-      const failures = this.failures;
-      this.completions = [];
-      this.failures = [];
-      const now = this.clock.now();
-      try {
-        if (completions.length > 0) await this.options.store.complete(completions, now);
-        if (failures.length > 0) await this.options.store.fail(failures, now);
-      } catch (err) {
-        // The lease will expire and another attempt will run: at-least-once, never lost.
-        this.log.error('recording task outcomes failed', {
-          error: (err as Error).message,
-          ids: [...completions, ...failures].map((c) => c.id),
-        });
-      } finally {
-        this.flushing = null;
-      }
-    })();
-    return this.flushing;
+  private context(entry: Running): TaskContext {
+    const { task } = entry;
+    const enqueue = this.options.enqueue;
+    return {
+      task: {
+        id: task.id,
+        name: task.name,
+        attempt: task.attempts,
+        maxAttempts: task.maxAttempts,
+        queue: task.queue,
+        note: task.note,
+        scheduleName: task.scheduleName,
+        scheduledFor: task.scheduledFor,
+      },
+      get signal(): AbortSignal {
+        if (!entry.controller) {
+          entry.controller = new AbortController();
+          if (entry.abortReason !== undefined) entry.controller.abort(entry.abortReason);
+        }
+        return entry.controller.signal;
+      },
+      log: (...args: unknown[]) => entry.output.push('log', args),
+      add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
+        if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
+        return (await enqueue(name, payload, options)).id;
+      },
+    };
+  }
+
+  /** Ends the attempt at once (timeout, cancel): the signal fires and the slot is free. */
+  private abort(entry: Running, reason: Error): void {
+    if (entry.settled) return;
+    entry.abortReason = reason;
+    entry.controller?.abort(reason);
+    this.settle(entry, reason, undefined);
+  }
+
+  /** Gives a task up without an outcome (stop, or a lost lease): its handler is told through its signal. */
+  private abandon(entry: Running, reason: Error): void {
+    entry.abandoned = true;
+    this.abort(entry, reason);
+  }
+
+  private settle(entry: Running, error: Error | null, value: unknown): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    entry.cancelTimer?.();
+    const { task } = entry;
+    this.running.delete(task.id);
+    this.processed++;
+    const ms = performance.now() - entry.startedAt;
+    this.meanTaskMs = this.meanTaskMs === Number.POSITIVE_INFINITY ? ms : this.meanTaskMs * 0.9 + ms * 0.1;
+    if (!entry.abandoned) {
+      const outcome = error === null ? this.completion(entry, value) : this.failure(entry, error);
+      this.pending.push(outcome);
+      this.unwritten.set(task.id, attemptOf(outcome.item));
+    }
+    this.fillSlots();
+    if (!this.stopping || this.pending.length > 0) this.schedulePump();
+    if (this.running.size === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private completion(entry: Running, value: unknown): Outcome {
+    let json: string | undefined;
+    try {
+      json = value === undefined ? 'null' : JSON.stringify(value);
+    } catch (err) {
+      return this.failure(entry, new Error(`the handler's return value is not JSON: ${(err as Error).message}`));
+    }
+    if (json === undefined) return this.failure(entry, new Error('the handler returned a value JSON cannot hold (a function or symbol)'));
+    const size = byteSize(json, this.limits.resultBytes);
+    if (size > this.limits.resultBytes) {
+      return this.failure(
+        entry,
+        new Error(
+          `the handler's result is ${size} bytes of JSON, over the limit of ${this.limits.resultBytes} (limits.result); ` +
+            'store large data elsewhere and return a reference to it, or raise the limit',
+        ),
+      );
+    }
+    return { kind: 'completion', item: { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) } };
+  }
+
+  private failure(entry: Running, error: Error): Outcome {
+    const { task } = entry;
+    const final = entry.cancelled || task.attempts >= task.maxAttempts;
+    const retryAt = final ? null : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
+    if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });
+    return {
+      kind: 'failure',
+      item: {
+        ...ref(task),
+        error: entry.cancelled ? `cancelled: ${error.message}` : error.message,
+        errorStack: error.stack ?? null,
+        output: this.outputOf(entry),
+        retryAt,
+        cancelled: entry.cancelled,
+      },
+    };
+  }
+
+  /** This attempt's lines (behind a marker from the second attempt on), trimmed to limits.output. */
+  private outputOf(entry: Running): string[] {
+    const own = entry.output.lines;
+    const lines = entry.task.attempts > 1 ? [`--- attempt ${entry.task.attempts} ---`, ...own] : own;
+    if (lines.length === 0) return lines;
+    let total = 0;
+    for (const l of lines) total += l.length;
+    if (total * 3 <= this.limits.outputBytes) return lines;
+    const sizes = lines.map((l) => Buffer.byteLength(l) + 1);
+    let bytes = sizes.reduce((a, b) => a + b, 0);
+    if (bytes <= this.limits.outputBytes) return lines;
+    const fullSize = bytes;
+    let cut = 0;
+    while (cut < lines.length && bytes > this.limits.outputBytes - 200) bytes -= sizes[cut++] as number;
+    return [`… output was ${fullSize} bytes, over the limit of ${this.limits.outputBytes} (limits.output): the first ${cut} lines were dropped`, ...lines.slice(cut)];
   }
 
   private async renewLeases(): Promise<void> {
-    if (this.running.size === 0 || this.stopping) return;
-    const refs = [...this.running.values()].filter((r) => !r.abandoned).map((r) => ref(r.task, this.id));
+    if (this.renewing || this.stopping) return;
+    const refs: AttemptRef[] = [];
+    for (const r of this.running.values()) if (!r.settled) refs.push(ref(r.task));
+    for (const t of this.buffer) refs.push(ref(t));
+    for (const a of this.unwritten.values()) refs.push(a);
+    if (refs.length === 0) return;
+    this.renewing = true;
     try {
-      const until = new Date(this.clock.now().getTime() + this.options.leaseMs);
-      for (const id of await this.options.store.renew(refs, until)) this.cancelRunning(id);
+      const { cancelled, lost } = await this.options.store.renew(refs, this.options.leaseMs);
+      for (const id of cancelled) this.cancelRunning(id);
+      for (const id of lost) this.lose(id, refs);
     } catch (err) {
       this.log.error('renewing leases failed', { error: (err as Error).message });
+    } finally {
+      this.renewing = false;
     }
+  }
+
+  /** The store says this attempt is not ours any more: stop its handler at once, start it never. */
+  private lose(id: number, asked: AttemptRef[]): void {
+    const attempt = asked.find((r) => r.id === id)?.attempt;
+    const entry = this.running.get(id);
+    if (entry && entry.task.attempts === attempt) {
+      this.log.warn('lost the lease of a running task; its handler is aborted and its outcome dropped', { id, name: entry.task.name });
+      this.abandon(entry, new LeaseLost());
+      return;
+    }
+    const i = this.buffer.findIndex((t) => t.id === id && t.attempts === attempt);
+    if (i >= 0) this.buffer.splice(i, 1);
+    // An unwritten outcome is left alone: its write names the attempt and changes nothing if it is stale.
   }
 
   private async rescue(): Promise<void> {
@@ -363,32 +638,56 @@ export class Worker {
 
   private cancelRunning(id: number): void {
     const entry = this.running.get(id);
-    if (!entry || entry.cancelled) return;
-    entry.cancelled = true;
-    entry.controller.abort(new Error('the task was cancelled'));
+    if (entry && !entry.cancelled) {
+      entry.cancelled = true;
+      this.abort(entry, new Error('the task was cancelled'));
+      return;
+    }
+    const queued = this.buffer.find((t) => t.id === id);
+    if (queued) queued.cancelRequested = true;
   }
 
   private notifyIdle(): void {
-    if (this.running.size > 0 || this.claiming) return;
+    if (!this.idle) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
 }
 
-function ref(task: Task, workerId: string): AttemptRef {
-  return { id: task.id, workerId, attempt: task.attempts };
+function ref(task: ClaimedTask): AttemptRef {
+  return { id: task.id, workerId: task.lockedBy.workerId, attempt: task.attempts };
 }
 
-/** The result must be JSON: undefined becomes null; anything JSON cannot hold fails the attempt. */
-function toJson(value: unknown): Json {
-  if (value === undefined) return null;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new Error(`the handler's return value is not JSON: ${(err as Error).message}`);
+function attemptOf(item: AttemptRef): AttemptRef {
+  return { id: item.id, workerId: item.workerId, attempt: item.attempt };
+}
+
+function split(outcomes: readonly Outcome[]): Outcomes {
+  const completions: Completion[] = [];
+  const failures: Failure[] = [];
+  for (const o of outcomes) {
+    if (o.kind === 'completion') completions.push(o.item);
+    else failures.push(o.item);
   }
-  if (text === undefined) throw new Error('the handler returned a value JSON cannot hold (a function or symbol)');
-  return JSON.parse(text) as Json;
+  return { completions, failures };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** UTF-8 size of `text`; counted only when it might pass `limit` (a UTF-16 unit is at most 3 bytes). */
+function byteSize(text: string, limit: number): number {
+  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text);
+}
+
+/** setTimeout for any delay: past the timer's range (24.8 days) it waits in steps. Returns the cancel. */
+function longTimeout(fn: () => void, ms: number): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer = left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fn, left);
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }

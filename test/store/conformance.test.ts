@@ -2,15 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open.js';
-import type { AttemptRef, Store } from '../../src/store/store.js';
-import type { Task } from '../../src/model/task.js';
+import type { AttemptRef, ClaimedTask, Store } from '../../src/store/store.js';
 import { ENGINES, type TempDatabase } from '../helpers/engines.js';
-import { newTask } from '../helpers/fixtures.js';
+import { eventually, newTask } from '../helpers/fixtures.js';
 
 const T0 = new Date('2026-01-01T00:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 const lock = (workerId: string) => ({ host: 'test-host', pid: 1, workerId });
-const ref = (t: Task): AttemptRef => ({ id: t.id, workerId: t.lockedBy?.workerId ?? '', attempt: t.attempts });
+const ref = (t: ClaimedTask): AttemptRef => ({ id: t.id, workerId: t.lockedBy.workerId, attempt: t.attempts });
 
 for (const engine of ENGINES) {
   const available = await engine.available();
@@ -83,10 +82,14 @@ for (const engine of ENGINES) {
       assert.equal((await store.nextRunAt(null))?.getTime(), at(60_000).getTime());
       const got = await claim(10, at(60_000));
       assert.equal(got.length, 1);
-      assert.equal(got[0]?.status, 'STARTED');
       assert.equal(got[0]?.attempts, 1);
-      assert.equal(got[0]?.lockedBy?.workerId, 'w1');
-      assert.equal(got[0]?.leaseExpiresAt?.getTime(), at(90_000).getTime());
+      assert.equal(got[0]?.lockedBy.workerId, 'w1');
+      const stored = await store.get(got[0]!.id);
+      assert.equal(stored?.status, 'STARTED');
+      assert.equal(stored?.startedAt?.getTime(), at(60_000).getTime());
+      // The lease runs from the store's own clock, not the caller's `now`.
+      const leaseLeft = (stored?.leaseExpiresAt?.getTime() ?? 0) - Date.now();
+      assert.ok(leaseLeft > 20_000 && leaseLeft <= 30_000, `lease ends in ${leaseLeft} ms`);
     });
 
     it('claims only from the requested queues', async () => {
@@ -99,7 +102,7 @@ for (const engine of ENGINES) {
       await store.add([newTask('a')], T0);
       const [t] = await claim();
       assert.ok(t);
-      await store.complete([{ ...ref(t), result: { ok: true }, output: ['line 1', 'line 2'] }], at(5));
+      await store.complete([{ ...ref(t), resultJson: JSON.stringify({ ok: true }), output: ['line 1', 'line 2'] }], at(5));
       const done = await store.get(t.id);
       assert.equal(done?.status, 'COMPLETED');
       assert.deepEqual(done?.result, { ok: true });
@@ -112,8 +115,8 @@ for (const engine of ENGINES) {
       await store.add([newTask('a')], T0);
       const [t] = await claim();
       assert.ok(t);
-      await store.complete([{ id: t.id, workerId: 'other', attempt: t.attempts, result: 1, output: [] }], at(1));
-      await store.complete([{ id: t.id, workerId: 'w1', attempt: t.attempts + 1, result: 1, output: [] }], at(1));
+      await store.complete([{ id: t.id, workerId: 'other', attempt: t.attempts, resultJson: JSON.stringify(1), output: [] }], at(1));
+      await store.complete([{ id: t.id, workerId: 'w1', attempt: t.attempts + 1, resultJson: JSON.stringify(1), output: [] }], at(1));
       assert.equal((await store.get(t.id))?.status, 'STARTED');
     });
 
@@ -135,8 +138,81 @@ for (const engine of ENGINES) {
       t = await store.get(t1.id);
       assert.equal(t?.status, 'FAILED');
       assert.equal(t?.error, 'boom 2');
-      assert.deepEqual(t?.output, ['x', 'y']);
+      assert.deepEqual(t?.output, ['x', 'x', 'y'], "the second attempt's output follows the first's");
       assert.equal(t?.finishedAt?.getTime(), at(10_001).getTime());
+    });
+
+    it('keeps a cancel requested while an attempt fails on its own: the task ends CANCELLED, not WAITING', async () => {
+      await store.add([newTask('a', { maxAttempts: 5 }), newTask('b', { maxAttempts: 5 })], T0);
+      const [ta, tb] = await claim();
+      await store.cancel(ta!.id, at(1));
+      await store.cancel(tb!.id, at(1));
+      await store.fail(
+        [
+          { ...ref(ta!), error: 'boom', errorStack: null, output: [], retryAt: at(10_000) },
+          { ...ref(tb!), error: 'timed out', errorStack: null, output: [], retryAt: null },
+        ],
+        at(2),
+      );
+      for (const id of [ta!.id, tb!.id]) {
+        const t = await store.get(id);
+        assert.equal(t?.status, 'CANCELLED');
+        assert.equal(t?.cancelRequested, false);
+        assert.match(t?.error ?? '', /^cancelled: /);
+        assert.equal(t?.finishedAt?.getTime(), at(2).getTime());
+      }
+      assert.equal((await claim(10, at(20_000))).length, 0, 'nothing comes back');
+    });
+
+    it('keeps a cancel requested when the attempt is released on stop or rescued after its lease', async () => {
+      await store.add([newTask('a', { maxAttempts: 5 }), newTask('b', { maxAttempts: 5 })], T0);
+      const [ta] = await claim(1);
+      const [tb] = await store.claim({ lock: lock('w2'), queues: null, limit: 1, now: at(0), leaseMs: 200 });
+      await store.cancel(ta!.id, at(1));
+      await store.cancel(tb!.id, at(1));
+      await store.release([ref(ta!)], at(2));
+      await eventually(async () => ((await store.rescueExpired(new Date())) === 1 ? true : undefined), 10_000, 'rescue');
+      for (const id of [ta!.id, tb!.id]) assert.equal((await store.get(id))?.status, 'CANCELLED');
+    });
+
+    it('appends each attempt\'s output to the earlier ones, keeping the last 1,000 lines behind a marker', async () => {
+      await store.add([newTask('a', { maxAttempts: 3 })], T0);
+      let [t] = await claim();
+      const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${from + i}`);
+      await store.fail([{ ...ref(t!), error: 'e1', errorStack: null, output: lines(0, 600), retryAt: at(1) }], at(1));
+      [t] = await claim(10, at(2));
+      await store.fail([{ ...ref(t!), error: 'e2', errorStack: null, output: lines(600, 600), retryAt: at(3) }], at(3));
+      let out = (await store.get(t!.id))?.output ?? [];
+      assert.equal(out.length, 1000);
+      assert.equal(out[0], '… 201 earlier lines dropped');
+      assert.equal(out[1], 'line 201');
+      assert.equal(out[999], 'line 1199');
+      [t] = await claim(10, at(4));
+      await store.complete([{ ...ref(t!), resultJson: '{"ok":true}', output: ['last'] }], at(5));
+      out = (await store.get(t!.id))?.output ?? [];
+      assert.equal(out.length, 1000);
+      assert.equal(out[0], '… 202 earlier lines dropped');
+      assert.equal(out[1], 'line 202');
+      assert.equal(out[999], 'last');
+      assert.deepEqual((await store.get(t!.id))?.result, { ok: true });
+    });
+
+    it('writes outcomes and claims the next tasks in one settle call', async () => {
+      await store.add([newTask('a'), newTask('b'), newTask('c'), newTask('d')], T0);
+      const [ta, tb] = await claim(2);
+      const next = await store.settle(
+        {
+          completions: [{ ...ref(ta!), resultJson: '1', output: ['done'] }],
+          failures: [{ ...ref(tb!), error: 'no', errorStack: null, output: [], retryAt: null }],
+        },
+        { lock: lock('w1'), queues: null, limit: 5, now: at(1), leaseMs: 30_000 },
+        at(1),
+      );
+      assert.deepEqual(next.map((t) => t.name), ['c', 'd']);
+      assert.equal((await store.get(ta!.id))?.status, 'COMPLETED');
+      assert.deepEqual((await store.get(ta!.id))?.output, ['done']);
+      assert.equal((await store.get(tb!.id))?.status, 'FAILED');
+      assert.equal((await store.get(next[0]!.id))?.status, 'STARTED');
     });
 
     it('holds a task with prerequisites until all are COMPLETED', async () => {
@@ -147,9 +223,9 @@ for (const engine of ENGINES) {
       assert.deepEqual(first.map((t) => t.name).sort(), ['a', 'b']);
       const ta = first.find((t) => t.name === 'a')!;
       const tb = first.find((t) => t.name === 'b')!;
-      await store.complete([{ ...ref(ta), result: null, output: [] }], at(1));
+      await store.complete([{ ...ref(ta), resultJson: JSON.stringify(null), output: [] }], at(1));
       assert.equal((await claim(10, at(2))).length, 0);
-      await store.complete([{ ...ref(tb), result: null, output: [] }], at(3));
+      await store.complete([{ ...ref(tb), resultJson: JSON.stringify(null), output: [] }], at(3));
       const next = await claim(10, at(4));
       assert.deepEqual(next.map((t) => t.id), [c!.task.id]);
     });
@@ -157,7 +233,7 @@ for (const engine of ENGINES) {
     it('treats an already COMPLETED prerequisite as met', async () => {
       const [a] = await store.add([newTask('a')], T0);
       const [ta] = await claim();
-      await store.complete([{ ...ref(ta!), result: null, output: [] }], at(1));
+      await store.complete([{ ...ref(ta!), resultJson: JSON.stringify(null), output: [] }], at(1));
       const [c] = await store.add([newTask('c', { prerequisites: [a!.task.id] })], T0);
       const got = await claim(10, at(2));
       assert.deepEqual(got.map((t) => t.id), [c!.task.id]);
@@ -217,7 +293,7 @@ for (const engine of ENGINES) {
       const [t] = await claim();
       const [r3] = await store.add([newTask('a', { uniqueKey: 'only-one' })], T0);
       assert.equal(r3?.task.id, r1?.task.id, 'a STARTED task still counts');
-      await store.complete([{ ...ref(t!), result: null, output: [] }], at(1));
+      await store.complete([{ ...ref(t!), resultJson: JSON.stringify(null), output: [] }], at(1));
       const [r4] = await store.add([newTask('a', { uniqueKey: 'only-one' })], T0);
       assert.equal(r4?.created, true);
       assert.notEqual(r4?.task.id, r1?.task.id);
@@ -246,35 +322,43 @@ for (const engine of ENGINES) {
       assert.equal(rs.length, 2);
     });
 
-    it('renews leases and reports cancel requests', async () => {
-      await store.add([newTask('a'), newTask('b')], T0);
-      const [ta, tb] = await claim();
+    it('renews leases, reports cancel requests and the attempts no longer held', async () => {
+      await store.add([newTask('a'), newTask('b'), newTask('c')], T0);
+      const [ta, tb, tc] = await claim();
       await store.cancel(tb!.id, at(1));
       assert.equal((await store.get(tb!.id))?.status, 'STARTED');
       assert.equal((await store.get(tb!.id))?.cancelRequested, true);
-      const cancelled = await store.renew([ref(ta!), ref(tb!)], at(100_000));
-      assert.deepEqual(cancelled, [tb!.id]);
-      assert.equal((await store.get(ta!.id))?.leaseExpiresAt?.getTime(), at(100_000).getTime());
-      // The lease was renewed: nothing to rescue before it expires.
-      assert.equal(await store.rescueExpired(at(99_999)), 0);
+      await store.complete([{ ...ref(tc!), resultJson: 'null', output: [] }], at(2));
+      const stale = { ...ref(ta!), attempt: ta!.attempts + 1 };
+      const renewed = await store.renew([ref(ta!), ref(tb!), ref(tc!), stale], 100_000);
+      assert.deepEqual(renewed.cancelled, [tb!.id]);
+      assert.deepEqual(renewed.lost, [tc!.id, ta!.id]);
+      const leaseLeft = ((await store.get(ta!.id))?.leaseExpiresAt?.getTime() ?? 0) - Date.now();
+      assert.ok(leaseLeft > 90_000 && leaseLeft <= 100_000, `lease ends in ${leaseLeft} ms`);
+      // The lease was renewed: nothing to rescue, whatever clock the rescuer runs on.
+      assert.equal(await store.rescueExpired(at(10 * 365 * 86_400_000)), 0);
     });
 
-    it('rescues an expired lease, counting the attempt, and fails when none is left', async () => {
+    it('rescues an expired lease by the store clock, counting the attempt, and fails when none is left', async () => {
       await store.add([newTask('a', { maxAttempts: 2 })], T0);
-      const [t1] = await claim(1, at(0));
-      assert.equal(await store.rescueExpired(at(29_999)), 0);
-      assert.equal(await store.rescueExpired(at(30_001)), 1);
+      const shortClaim = (workerId: string) =>
+        store.claim({ lock: lock(workerId), queues: null, limit: 1, now: new Date(), leaseMs: 300 });
+      const [t1] = await shortClaim('w1');
+      // A rescuer whose clock runs hours ahead steals nothing before the lease ends by the store's clock.
+      assert.equal(await store.rescueExpired(new Date(Date.now() + 3_600_000)), 0);
+      await eventually(async () => ((await store.rescueExpired(new Date())) === 1 ? true : undefined), 10_000, 'rescue');
       let t = await store.get(t1!.id);
       assert.equal(t?.status, 'WAITING');
       assert.equal(t?.attempts, 1);
       assert.equal(t?.lockedBy, null);
       assert.match(t?.error ?? '', /lease expired/);
-      const [t2] = await claim(1, at(30_002), 'w2');
+      const [t2] = await shortClaim('w2');
       assert.equal(t2?.attempts, 2);
-      // The first worker's late report changes nothing.
-      await store.complete([{ ...ref(t1!), result: 'late', output: [] }], at(30_003));
+      // The first worker's late report changes nothing, and its renewal says the attempt is lost.
+      await store.complete([{ ...ref(t1!), resultJson: '"late"', output: [] }], new Date());
       assert.equal((await store.get(t1!.id))?.status, 'STARTED');
-      assert.equal(await store.rescueExpired(at(70_000)), 1);
+      assert.deepEqual((await store.renew([ref(t1!)], 300)).lost, [t1!.id]);
+      await eventually(async () => ((await store.rescueExpired(new Date())) === 1 ? true : undefined), 10_000, 'rescue');
       t = await store.get(t1!.id);
       assert.equal(t?.status, 'FAILED');
     });
@@ -297,6 +381,36 @@ for (const engine of ENGINES) {
       await assert.rejects(store.cancel(a!.task.id, at(2)), (e: Error & { code?: string }) => e.code === 'INVALID_TRANSITION');
       await assert.rejects(store.cancel(123_456, at(2)), (e: Error & { code?: string }) => e.code === 'TASK_NOT_FOUND');
       await assert.rejects(store.retry(123_456, at(2)), (e: Error & { code?: string }) => e.code === 'TASK_NOT_FOUND');
+    });
+
+    it('retrying one failed prerequisite leaves a dependant that another still holds down ended, never stranded', async () => {
+      const [a, b] = await store.add([newTask('a', { maxAttempts: 1 }), newTask('b', { maxAttempts: 1 })], T0);
+      const [c] = await store.add([newTask('c', { prerequisites: [a!.task.id, b!.task.id] })], T0);
+      const [ta, tb] = await claim(2);
+      await store.fail([{ ...ref(ta!), error: 'a broke', errorStack: null, output: [], retryAt: null }], at(1));
+      await store.fail([{ ...ref(tb!), error: 'b broke', errorStack: null, output: [], retryAt: null }], at(2));
+      assert.equal((await store.get(c!.task.id))?.status, 'FAILED');
+      await store.retry(a!.task.id, at(3));
+      let dependant = await store.get(c!.task.id);
+      assert.equal(dependant?.status, 'FAILED', 'b is still FAILED: c stays ended');
+      assert.match(dependant?.error ?? '', new RegExp(`#${b!.task.id} ended FAILED`));
+      await store.retry(b!.task.id, at(4));
+      dependant = await store.get(c!.task.id);
+      assert.equal(dependant?.status, 'WAITING', 'retrying the other prerequisite brings it back');
+      const [ra, rb] = await claim(2, at(5));
+      await store.complete([{ ...ref(ra!), resultJson: 'null', output: [] }, { ...ref(rb!), resultJson: 'null', output: [] }], at(6));
+      assert.deepEqual((await claim(10, at(7))).map((t) => t.id), [c!.task.id]);
+    });
+
+    it('prunes in batches: more finished tasks than one batch holds', async () => {
+      await store.add(Array.from({ length: 1_234 }, () => newTask('a')), T0);
+      for (;;) {
+        const got = await claim(500);
+        if (got.length === 0) break;
+        await store.complete(got.map((t) => ({ ...ref(t), resultJson: 'null', output: [] })), at(1));
+      }
+      assert.equal(await store.pruneFinished(at(2)), 1_234);
+      assert.equal((await store.counts()).COMPLETED, 0);
     });
 
     it('refuses to retry a task that is not FAILED or CANCELLED', async () => {
@@ -365,8 +479,8 @@ for (const engine of ENGINES) {
     it('prunes finished tasks older than a time, and nothing live', async () => {
       await store.add([newTask('a'), newTask('b'), newTask('c')], T0);
       const [ta, tb] = await claim(2);
-      await store.complete([{ ...ref(ta!), result: null, output: [] }], at(1000));
-      await store.complete([{ ...ref(tb!), result: null, output: [] }], at(5000));
+      await store.complete([{ ...ref(ta!), resultJson: JSON.stringify(null), output: [] }], at(1000));
+      await store.complete([{ ...ref(tb!), resultJson: JSON.stringify(null), output: [] }], at(5000));
       assert.equal(await store.pruneFinished(at(2000)), 1);
       assert.equal(await store.get(ta!.id), null);
       assert.equal((await store.get(tb!.id))?.status, 'COMPLETED');

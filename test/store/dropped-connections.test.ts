@@ -32,7 +32,7 @@ describe('postgres: connections the server drops', { skip: available ? false : '
             await store.add([newTask('a'), newTask('b', { uniqueKey: `k${rounds}` })], new Date());
             const claimed = await store.claim({ lock, queues: null, limit: 5, now: new Date(), leaseMs: 30_000 });
             await store.complete(
-              claimed.map((t) => ({ id: t.id, workerId: 'w1', attempt: t.attempts, result: null, output: [] })),
+              claimed.map((t) => ({ id: t.id, workerId: 'w1', attempt: t.attempts, resultJson: JSON.stringify(null), output: [] })),
               new Date(),
             );
             rounds++;

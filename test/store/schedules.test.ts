@@ -85,20 +85,56 @@ for (const engine of ENGINES) {
       try {
         await store.saveSchedule(def({ rule: { kind: 'every', everyMs: 1000 } }), T0);
         const all = [store, ...others];
-        const outcomes = await Promise.all(
-          Array.from({ length: 30 }, (_, i) =>
-            all[i % 3]!.fireSchedule(
-              { name: 'nightly', dueAt: at(1000 * (1 + (i % 10))), task: newTask('report'), overlap: 'allow' },
-              at(20_000),
-            ),
-          ),
-        );
+        const outcomes = [];
+        // Due times come in order, as schedulers fire them; three connections race for each one.
+        for (let due = 1; due <= 10; due++) {
+          outcomes.push(
+            ...(await Promise.all(
+              all.map((s) =>
+                s.fireSchedule({ name: 'nightly', dueAt: at(1000 * due), task: newTask('report'), overlap: 'allow' }, at(20_000)),
+              ),
+            )),
+          );
+        }
         assert.equal(outcomes.filter((o) => o.kind === 'fired').length, 10);
         assert.equal(outcomes.filter((o) => o.kind === 'taken').length, 20);
         assert.equal((await store.list({ name: 'report' })).length, 10);
       } finally {
         await Promise.all(others.map((s) => s.close()));
       }
+    });
+
+    it('never fires an occurrence at or before the last one served, even after its tick was pruned', async () => {
+      await store.saveSchedule(def({ rule: { kind: 'every', everyMs: 1000 } }), T0);
+      const fire = (ms: number) =>
+        store.fireSchedule({ name: 'nightly', dueAt: at(ms), task: newTask('report'), overlap: 'allow' }, at(ms));
+      assert.equal((await fire(2000)).kind, 'fired');
+      assert.equal(await store.pruneTicks(at(10_000)), 1);
+      // A scheduler working from an old snapshot offers the same occurrence, and an older one.
+      assert.equal((await fire(2000)).kind, 'taken');
+      assert.equal((await fire(1000)).kind, 'taken');
+      // Skipped occurrences count as served too.
+      await store.skipSchedule({ name: 'nightly', count: 2, servedUntil: at(4000), reason: 'catch-up' }, at(4000));
+      assert.equal((await fire(4000)).kind, 'taken');
+      assert.equal((await fire(5000)).kind, 'fired');
+      assert.equal((await store.list({ name: 'report' })).length, 2);
+    });
+
+    it('fires with the same task options as add: a unique key, prerequisites', async () => {
+      await store.saveSchedule(def({ rule: { kind: 'every', everyMs: 1000 } }), T0);
+      const [live] = await store.add([newTask('report', { uniqueKey: 'one-report' })], T0);
+      const [prereq] = await store.add([newTask('prepare')], T0);
+      const fire = (ms: number, over: Parameters<typeof newTask>[1]) =>
+        store.fireSchedule({ name: 'nightly', dueAt: at(ms), task: newTask('report', over), overlap: 'allow' }, at(ms));
+      const unique = await fire(1000, { uniqueKey: 'one-report' });
+      assert.deepEqual(unique, { kind: 'fired', taskId: live!.task.id }, 'the live task holding the key is the occurrence');
+      assert.equal((await store.list({ name: 'report' })).length, 1);
+      const after = await fire(2000, { prerequisites: [prereq!.task.id] });
+      assert.equal(after.kind, 'fired');
+      const task = await store.get(after.kind === 'fired' ? after.taskId : 0);
+      assert.deepEqual(task?.prerequisites, [prereq!.task.id]);
+      assert.equal((await store.claim({ lock: { host: 'h', pid: 1, workerId: 'w' }, queues: null, limit: 10, now: at(3000), leaseMs: 30_000 }))
+        .filter((t) => t.id === task?.id).length, 0, 'it waits for its prerequisite');
     });
 
     it('skips an occurrence while the previous task is live (overlap: skip) and records why', async () => {

@@ -117,10 +117,17 @@ export async function fireSchedule(
   insertTask: (task: NewTask) => Promise<Task>,
 ): Promise<FireOutcome> {
   // Locks the schedule row: firings of one schedule take turns, so the overlap check below is sound.
-  const [row] = await rows<{ enabled: boolean }>(db, 'SELECT enabled FROM schedules WHERE name = $1 FOR UPDATE', [f.name]);
+  const [row] = await rows<{ enabled: boolean; last_due_at: Date | null }>(
+    db,
+    'SELECT enabled, last_due_at FROM schedules WHERE name = $1 FOR UPDATE',
+    [f.name],
+  );
   if (!row) return { kind: 'skipped', reason: 'the schedule no longer exists' };
   if (!f.manual) {
     if (!row.enabled) return { kind: 'skipped', reason: 'the schedule is paused' };
+    // Served already (fired or skipped), perhaps by a scheduler working from an older snapshot after
+    // the tick row was pruned: an occurrence fires once, for ever.
+    if (row.last_due_at !== null && f.dueAt.getTime() <= row.last_due_at.getTime()) return { kind: 'taken' };
     const tick = await rows(
       db,
       'INSERT INTO schedule_ticks (schedule_name, due_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING due_at',

@@ -16,10 +16,13 @@ import { readMigrations } from '../migrations.js';
 import type {
   AddResult,
   AttemptRef,
+  ClaimedTask,
   ClaimRequest,
   Completion,
   ExternalTransaction,
   Failure,
+  Outcomes,
+  RenewResult,
   Store,
   StoreEvent,
   TaskFilter,
@@ -66,11 +69,57 @@ interface Row {
   cancel_requested: boolean;
 }
 
-// Named rather than * in the prepared claim: a later migration's new column would change its result type.
-const TASK_COLUMNS = `id, name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms,
-  backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, result, output, error, error_stack, created_at,
-  started_at, finished_at, locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name,
-  scheduled_for`;
+// Named rather than *: what a claim needs, and a later migration's new column cannot change its result.
+const CLAIM_COLUMNS = `id, name, payload, queue, priority, run_at, attempts, max_attempts, backoff_base_ms, backoff_max_ms,
+  timeout_ms, note, cancel_requested, schedule_name, scheduled_for`;
+
+/** A claimed row as json_agg gives it: times as ISO text, numbers as numbers. */
+interface ClaimJson {
+  id: number;
+  name: string;
+  payload: Json;
+  queue: string;
+  priority: number;
+  run_at: string;
+  attempts: number;
+  max_attempts: number;
+  backoff_base_ms: number;
+  backoff_max_ms: number;
+  timeout_ms: number;
+  note: string | null;
+  cancel_requested: boolean;
+  schedule_name: string | null;
+  scheduled_for: string | null;
+}
+
+function toClaimed(r: ClaimJson, lockedBy: ClaimedTask['lockedBy'], startedAt: Date): ClaimedTask {
+  return {
+    id: r.id,
+    name: r.name,
+    payload: r.payload,
+    queue: r.queue,
+    priority: r.priority,
+    runAt: new Date(r.run_at),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: { baseMs: r.backoff_base_ms, maxMs: r.backoff_max_ms },
+    timeoutMs: r.timeout_ms,
+    note: r.note,
+    cancelRequested: r.cancel_requested,
+    scheduleName: r.schedule_name,
+    scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
+    lockedBy,
+    startedAt,
+  };
+}
+
+/** A schema name as an SQL identifier: quoted, so a reserved word such as `user` works. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Rows one pruning statement deletes: short enough that claims and writers barely wait. */
+const PRUNE_BATCH = 500;
 
 // pg returns bigint as a string (it may exceed 2^53); ids and durations in ms never do.
 function toTask(r: Row): Task {
@@ -138,7 +187,7 @@ function parseUrl(url: string): Target {
   }
   u.searchParams.delete('schema');
   // pg lets the URL's parameters override the config object's, so ours must ride along with them.
-  const options = [u.searchParams.get('options'), `-c search_path=${schema}`].filter(Boolean).join(' ');
+  const options = [u.searchParams.get('options'), `-c search_path=${quoteIdent(schema)}`].filter(Boolean).join(' ');
   u.searchParams.delete('options');
   const shown = new URL(u);
   shown.password = '';
@@ -217,7 +266,7 @@ export class PostgresStore implements Store {
           "SELECT to_regnamespace($1) IS NOT NULL AS schema, to_regclass('taskmill_meta') IS NOT NULL AS meta",
           [this.schema],
         );
-        if (!found?.schema) await db.query(`CREATE SCHEMA ${this.schema}`);
+        if (!found?.schema) await db.query(`CREATE SCHEMA ${quoteIdent(this.schema)}`);
         const [row] = found?.meta
           ? await select<{ value: string }>(db, "SELECT value FROM taskmill_meta WHERE key = 'schema_version'")
           : [];
@@ -248,7 +297,7 @@ export class PostgresStore implements Store {
         // The caller's connection has its own search_path: point it at our schema for these statements only
         // (rolling back to the savepoint undoes this too).
         const [path] = await select<{ previous: string }>(transaction, "SELECT current_setting('search_path') AS previous");
-        await transaction.query("SELECT set_config('search_path', $1, true)", [this.schema]);
+        await transaction.query("SELECT set_config('search_path', $1, true)", [quoteIdent(this.schema)]);
         const results = await this.insert(transaction, tasks, now, false);
         await transaction.query("SELECT set_config('search_path', $1, true)", [path?.previous ?? '']);
         await transaction.query('RELEASE SAVEPOINT taskmill_add');
@@ -412,48 +461,97 @@ export class PostgresStore implements Store {
     return counts;
   }
 
-  async claim(req: ClaimRequest): Promise<Task[]> {
-    const rows = await selectPrepared<Row>(
-      this.workPool,
-      req.queues ? 'taskmill_claim_queues' : 'taskmill_claim',
-      `WITH next AS (
-         SELECT id FROM tasks
-          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= $1 ${req.queues ? 'AND queue = ANY($7::text[])' : ''}
-          ORDER BY priority DESC, run_at, id
-          LIMIT $6
-          FOR UPDATE SKIP LOCKED)
-       UPDATE tasks
-          SET status = 'STARTED', attempts = attempts + 1, started_at = $1, finished_at = NULL,
-              locked_host = $2, locked_pid = $3, locked_worker = $4, lease_until = $5
-        WHERE id IN (SELECT id FROM next)
-       RETURNING ${TASK_COLUMNS}`,
-      [
-        req.now, req.lock.host, req.lock.pid, req.lock.workerId, new Date(req.now.getTime() + req.leaseMs), req.limit,
-        ...(req.queues ? [req.queues] : []),
-      ],
-    );
-    return rows
-      .map(toTask)
-      .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id);
+  claim(req: ClaimRequest): Promise<ClaimedTask[]> {
+    return this.settle({ completions: [], failures: [] }, req, req.now);
   }
 
   async complete(items: readonly Completion[], now: Date): Promise<void> {
-    if (items.length === 0) return;
-    const sorted = byId(items);
+    await this.settle({ completions: items, failures: [] }, null, now);
+  }
+
+  async fail(items: readonly Failure[], now: Date): Promise<void> {
+    await this.settle({ completions: [], failures: items }, null, now);
+  }
+
+  /**
+   * Failures (rarer; they may cascade) go first in their own transaction. Then one statement, one
+   * round trip, completes every task that has no dependants and claims the next ones; a completion
+   * it left (dependants to unblock, or an attempt no longer held) goes through the transactional path.
+   * Each write names its attempt, so sending an outcome again after an error changes nothing twice.
+   */
+  async settle(outcomes: Outcomes, claim: ClaimRequest | null, now: Date): Promise<ClaimedTask[]> {
+    if (outcomes.failures.length > 0) await this.failTransaction(outcomes.failures, now);
+    const completions = byId(outcomes.completions);
+    if (completions.length === 0 && !claim) return [];
+    const queues = claim?.queues ?? null;
+    const [row] = await selectPrepared<{ done: string[] | null; claimed: ClaimJson[] | null }>(
+      this.workPool,
+      queues ? 'taskmill_settle_queues' : 'taskmill_settle',
+      `WITH done AS (
+         UPDATE tasks t
+            SET status = 'COMPLETED', result = c.result, finished_at = $1, error = NULL, error_stack = NULL,
+                output = CASE WHEN c.attempt > 1 THEN append_output(t.output, c.output) ELSE c.output END,
+                lease_until = NULL, cancel_requested = false
+           FROM unnest($2::bigint[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) AS c (id, worker, attempt, result, output)
+          WHERE t.id = c.id AND t.status = 'STARTED' AND t.locked_worker = c.worker AND t.attempts = c.attempt
+            AND NOT t.has_dependants
+         RETURNING t.id),
+       next AS (
+         SELECT id FROM tasks
+          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= $1 ${queues ? 'AND queue = ANY($12::text[])' : ''}
+          ORDER BY priority DESC, run_at, id
+          LIMIT $7
+          FOR UPDATE SKIP LOCKED),
+       claimed AS (
+         UPDATE tasks
+            SET status = 'STARTED', attempts = attempts + 1, started_at = $1, finished_at = NULL,
+                locked_host = $8, locked_pid = $9, locked_worker = $10,
+                -- the database's clock: hosts whose clocks differ still agree on when a lease ends
+                lease_until = now() + $11::bigint * interval '1 millisecond'
+          WHERE id IN (SELECT id FROM next)
+         RETURNING ${CLAIM_COLUMNS})
+       SELECT (SELECT array_agg(id) FROM done) AS done, (SELECT json_agg(claimed) FROM claimed) AS claimed`,
+      [
+        now,
+        completions.map((c) => c.id),
+        completions.map((c) => c.workerId),
+        completions.map((c) => c.attempt),
+        completions.map((c) => c.resultJson),
+        completions.map((c) => JSON.stringify(c.output)),
+        claim?.limit ?? 0,
+        claim?.lock.host ?? null,
+        claim?.lock.pid ?? null,
+        claim?.lock.workerId ?? null,
+        claim?.leaseMs ?? 0,
+        ...(queues ? [queues] : []),
+      ],
+    );
+    const done = new Set((row?.done ?? []).map(Number));
+    const left = completions.filter((c) => !done.has(c.id));
+    if (left.length > 0) await this.completeTransaction(left, now);
+    if (!claim) return [];
+    return (row?.claimed ?? [])
+      .map((r) => toClaimed(r, claim.lock, claim.now))
+      .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id);
+  }
+
+  /** Completions of tasks with dependants: the dependants are unblocked in the same transaction. */
+  private async completeTransaction(items: readonly Completion[], now: Date): Promise<void> {
     const unblocked = await this.transaction(async (db) => {
       const done = await selectPrepared<{ id: string; has_dependants: boolean }>(
         db,
         'taskmill_complete',
         `UPDATE tasks t
-            SET status = 'COMPLETED', result = c.result, output = c.output, finished_at = $1, error = NULL,
-                error_stack = NULL, lease_until = NULL, cancel_requested = false
+            SET status = 'COMPLETED', result = c.result, finished_at = $1, error = NULL, error_stack = NULL,
+                output = CASE WHEN c.attempt > 1 THEN append_output(t.output, c.output) ELSE c.output END,
+                lease_until = NULL, cancel_requested = false
            FROM unnest($2::bigint[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[])
                 AS c (id, worker, attempt, result, output)
           WHERE t.id = c.id AND t.status = 'STARTED' AND t.locked_worker = c.worker AND t.attempts = c.attempt
          RETURNING t.id, t.has_dependants`,
         [
-          now, sorted.map((c) => c.id), sorted.map((c) => c.workerId), sorted.map((c) => c.attempt),
-          sorted.map((c) => JSON.stringify(c.result)), sorted.map((c) => JSON.stringify(c.output)),
+          now, items.map((c) => c.id), items.map((c) => c.workerId), items.map((c) => c.attempt),
+          items.map((c) => c.resultJson), items.map((c) => JSON.stringify(c.output)),
         ],
       );
       const parents = done.filter((d) => d.has_dependants).map((d) => d.id);
@@ -472,38 +570,42 @@ export class PostgresStore implements Store {
     if (unblocked) this.emit({ kind: 'wake' });
   }
 
-  async fail(items: readonly Failure[], now: Date): Promise<void> {
-    if (items.length === 0) return;
+  private async failTransaction(items: readonly Failure[], now: Date): Promise<void> {
     const sorted = byId(items);
     const retried = await this.transaction(async (db) => {
+      // A cancel requested while the attempt failed on its own wins over the retry: nothing may lose it.
       const rows = await select<{ id: string; status: TaskStatus; has_dependants: boolean }>(
         db,
         `UPDATE tasks t
-            SET status = f.status, run_at = coalesce(f.retry_at, t.run_at), error = f.error, error_stack = f.stack,
-                output = f.output, finished_at = CASE WHEN f.retry_at IS NULL THEN $1::timestamptz END,
+            SET status = CASE WHEN t.cancel_requested OR f.cancelled THEN 'CANCELLED'
+                              WHEN f.retry_at IS NOT NULL THEN 'WAITING' ELSE 'FAILED' END,
+                run_at = CASE WHEN t.cancel_requested OR f.cancelled THEN t.run_at ELSE coalesce(f.retry_at, t.run_at) END,
+                error = CASE WHEN t.cancel_requested AND NOT f.cancelled THEN 'cancelled: ' || f.error ELSE f.error END,
+                error_stack = f.stack,
+                output = CASE WHEN f.attempt > 1 THEN append_output(t.output, f.output) ELSE f.output END,
+                finished_at = CASE WHEN t.cancel_requested OR f.cancelled OR f.retry_at IS NULL THEN $1::timestamptz END,
                 -- a task waiting for its next attempt is held by nobody; a finished one keeps who ran it
-                locked_host = CASE WHEN f.retry_at IS NULL THEN t.locked_host END,
-                locked_pid = CASE WHEN f.retry_at IS NULL THEN t.locked_pid END,
-                locked_worker = CASE WHEN f.retry_at IS NULL THEN t.locked_worker END,
+                locked_host = CASE WHEN t.cancel_requested OR f.cancelled OR f.retry_at IS NULL THEN t.locked_host END,
+                locked_pid = CASE WHEN t.cancel_requested OR f.cancelled OR f.retry_at IS NULL THEN t.locked_pid END,
+                locked_worker = CASE WHEN t.cancel_requested OR f.cancelled OR f.retry_at IS NULL THEN t.locked_worker END,
                 lease_until = NULL, cancel_requested = false
-           FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::jsonb[],
+           FROM unnest($2::bigint[], $3::text[], $4::int[], $5::bool[], $6::text[], $7::text[], $8::jsonb[],
                        $9::timestamptz[])
-                AS f (id, worker, attempt, status, error, stack, output, retry_at)
+                AS f (id, worker, attempt, cancelled, error, stack, output, retry_at)
           WHERE t.id = f.id AND t.status = 'STARTED' AND t.locked_worker = f.worker AND t.attempts = f.attempt
          RETURNING t.id, t.status, t.has_dependants`,
         [
           now, sorted.map((f) => f.id), sorted.map((f) => f.workerId), sorted.map((f) => f.attempt),
-          sorted.map((f): TaskStatus => (f.retryAt ? 'WAITING' : f.cancelled ? 'CANCELLED' : 'FAILED')),
-          sorted.map((f) => f.error), sorted.map((f) => f.errorStack), sorted.map((f) => JSON.stringify(f.output)),
-          sorted.map((f) => f.retryAt),
+          sorted.map((f) => f.cancelled === true), sorted.map((f) => f.error), sorted.map((f) => f.errorStack),
+          sorted.map((f) => JSON.stringify(f.output)), sorted.map((f) => (f.cancelled ? null : f.retryAt)),
         ],
       );
       for (const r of rows) {
         if (r.status !== 'WAITING' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
       }
-      const retried = rows.some((r) => r.status === 'WAITING');
-      if (retried) await this.notify(db, { kind: 'wake' });
-      return retried;
+      const anyRetried = rows.some((r) => r.status === 'WAITING');
+      if (anyRetried) await this.notify(db, { kind: 'wake' });
+      return anyRetried;
     }, this.workPool);
     if (retried) this.emit({ kind: 'wake' });
   }
@@ -527,20 +629,24 @@ export class PostgresStore implements Store {
     }
   }
 
-  async renew(refs: readonly AttemptRef[], until: Date): Promise<number[]> {
-    if (refs.length === 0) return [];
+  async renew(refs: readonly AttemptRef[], leaseMs: number): Promise<RenewResult> {
+    if (refs.length === 0) return { cancelled: [], lost: [] };
     const sorted = byId(refs);
-    const rows = await selectPrepared<{ id: string; cancel_requested: boolean }>(
-      this.pool,
+    const rows = await selectPrepared<{ id: string; attempts: number; cancel_requested: boolean }>(
+      this.workPool,
       'taskmill_renew',
-      `UPDATE tasks t SET lease_until = $1
+      `UPDATE tasks t SET lease_until = now() + $1::bigint * interval '1 millisecond'
          FROM unnest($2::bigint[], $3::text[], $4::int[]) AS r (id, worker, attempt)
         WHERE t.id = r.id AND t.status = 'STARTED' AND t.locked_worker = r.worker AND t.attempts = r.attempt
-       RETURNING t.id, t.cancel_requested`,
-      [until, sorted.map((r) => r.id), sorted.map((r) => r.workerId), sorted.map((r) => r.attempt)],
+       RETURNING t.id, t.attempts, t.cancel_requested`,
+      [leaseMs, sorted.map((r) => r.id), sorted.map((r) => r.workerId), sorted.map((r) => r.attempt)],
     );
-    const cancelled = new Set(rows.filter((r) => r.cancel_requested).map((r) => Number(r.id)));
-    return refs.map((r) => r.id).filter((id) => cancelled.has(id));
+    const held = new Map(rows.map((r) => [`${r.id}:${r.attempts}`, r.cancel_requested]));
+    const key = (r: AttemptRef) => `${r.id}:${r.attempt}`;
+    return {
+      cancelled: refs.filter((r) => held.get(key(r)) === true).map((r) => r.id),
+      lost: refs.filter((r) => !held.has(key(r))).map((r) => r.id),
+    };
   }
 
   async release(refs: readonly AttemptRef[], now: Date): Promise<void> {
@@ -553,6 +659,7 @@ export class PostgresStore implements Store {
             SET status = CASE WHEN t.cancel_requested THEN 'CANCELLED' ELSE 'WAITING' END,
                 attempts = t.attempts - 1, started_at = NULL,
                 finished_at = CASE WHEN t.cancel_requested THEN $1::timestamptz END,
+                error = CASE WHEN t.cancel_requested THEN 'cancelled' ELSE t.error END,
                 locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
            FROM unnest($2::bigint[], $3::text[], $4::int[]) AS r (id, worker, attempt)
           WHERE t.id = r.id AND t.status = 'STARTED' AND t.locked_worker = r.worker AND t.attempts = r.attempt
@@ -579,8 +686,10 @@ export class PostgresStore implements Store {
                         coalesce(locked_pid::text, '?') || '); its lease expired',
                 finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN $1::timestamptz END,
                 run_at = greatest(run_at, $1::timestamptz),
-                locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
-          WHERE status = 'STARTED' AND lease_until < $1
+                locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL,
+                cancel_requested = false
+          -- the database's clock, as the lease was set: a host whose clock runs ahead steals nothing
+          WHERE status = 'STARTED' AND lease_until < now()
          RETURNING id, status, has_dependants`,
         [now],
       );
@@ -640,7 +749,9 @@ export class PostgresStore implements Store {
            RETURNING id, status`,
           [current],
         );
-        const dead = prereqs.find((p) => p.status === 'FAILED' || p.status === 'CANCELLED');
+        const dead = prereqs
+          .filter((p) => p.status === 'FAILED' || p.status === 'CANCELLED')
+          .sort((a, b) => Number(a.id) - Number(b.id))[0];
         if (current === id && dead) {
           throw new InvalidTransitionError(
             id,
@@ -648,6 +759,14 @@ export class PostgresStore implements Store {
             `retry (its prerequisite #${dead.id} is ${dead.status}; retry that one first)`,
             'FAILED or CANCELLED tasks with live prerequisites',
           );
+        }
+        if (dead) {
+          // Another ended prerequisite still holds this dependant down: it stays ended, now naming that
+          // one, so retrying it later brings the dependant back; it is never left WAITING for ever.
+          await db.query('UPDATE tasks SET failed_by = $2, error = $3 WHERE id = $1', [
+            current, dead.id, prerequisiteError(Number(dead.id), dead.status),
+          ]);
+          continue;
         }
         const [reset] = await select<Row>(
           db,
@@ -733,7 +852,8 @@ export class PostgresStore implements Store {
 
   async fireSchedule(fire: ScheduleFire, now: Date): Promise<FireOutcome> {
     const outcome = await this.transaction((db) =>
-      schedules.fireSchedule(db, fire, now, async (task) => (await this.insertPlain(db, [task], now, true))[0] as Task),
+      // The same insert as add(): unique keys and prerequisites hold for a schedule's task too.
+      schedules.fireSchedule(db, fire, now, async (task) => ((await this.insert(db, [task], now, true))[0] as AddResult).task),
     );
     if (outcome.kind === 'fired') this.emit({ kind: 'wake' });
     return outcome;
@@ -752,11 +872,18 @@ export class PostgresStore implements Store {
   }
 
   async pruneFinished(before: Date): Promise<number> {
-    const r = await this.pool.query(
-      "DELETE FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1",
-      [before],
-    );
-    return r.rowCount ?? 0;
+    let total = 0;
+    for (;;) {
+      const r = await this.pool.query(
+        `DELETE FROM tasks WHERE id IN (
+           SELECT id FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
+            LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED)`,
+        [before],
+      );
+      const n = r.rowCount ?? 0;
+      total += n;
+      if (n < PRUNE_BATCH) return total;
+    }
   }
 
   async heartbeat(d: DaemonHeartbeat): Promise<void> {

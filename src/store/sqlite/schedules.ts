@@ -127,6 +127,9 @@ export function fireSchedule(
       const due = f.dueAt.getTime();
       if (!f.manual) {
         if (!row.enabled) return { kind: 'skipped', reason: 'the schedule is paused' };
+        // Served already (fired or skipped), perhaps by a scheduler working from an older snapshot after
+        // the tick row was pruned: an occurrence fires once, for ever.
+        if (row.last_due_at !== null && due <= row.last_due_at) return { kind: 'taken' };
         const tick = db
           .prepare('INSERT INTO schedule_ticks (schedule_name, due_at) VALUES (?, ?) ON CONFLICT DO NOTHING')
           .run(f.name, due);

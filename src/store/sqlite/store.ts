@@ -1,10 +1,11 @@
 // The embedded engine: one SQLite file in WAL mode, shared by every process on the host.
 // Writes are serialised by SQLite itself (BEGIN IMMEDIATE), so a claim can never hand out a task twice.
-import { EventEmitter } from 'node:events';
-import { closeSync, type FSWatcher, mkdirSync, openSync, watch, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import {
+  DatabaseBusyError,
   DatabaseUnreachableError,
   InvalidTransitionError,
   SchemaTooNewError,
@@ -14,21 +15,35 @@ import {
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
 import { TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
+import { appendOutput } from '../output.js';
 import type {
   AddResult,
   AttemptRef,
+  ClaimedTask,
   ClaimRequest,
   Completion,
   Failure,
+  Outcomes,
+  RenewResult,
   Store,
   StoreEvent,
   TaskFilter,
 } from '../store.js';
-import { guardListener } from '../store.js';
 import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
+import { SqliteSignals } from './signals.js';
+
+/**
+ * How long a write waits for another process's write lock before it gives up. It waits without
+ * blocking the event loop: SQLite's own busy handler sleeps inside the (synchronous) call, so it is
+ * kept to a few milliseconds and the rest of the wait is an asynchronous back-off here.
+ */
+const BUSY_WAIT_MS = 60_000;
+const BUSY_HANDLER_MS = 2;
+/** Rows one pruning transaction deletes: short enough that writers and claims barely wait. */
+const PRUNE_BATCH = 500;
 
 interface Row {
   id: number;
@@ -95,27 +110,47 @@ function toTask(r: Row): Task {
   };
 }
 
-/** One emitter per file, so a client and a worker in one process wake each other at once. */
-const localSignals = new Map<string, EventEmitter>();
-function signalsFor(file: string): EventEmitter {
-  let e = localSignals.get(file);
-  if (!e) {
-    e = new EventEmitter();
-    e.setMaxListeners(0);
-    localSignals.set(file, e);
-  }
-  return e;
+/** The columns a claim returns: what the handler and the worker need, nothing they do not. */
+const CLAIM_COLUMNS = `id, name, payload, queue, priority, run_at, attempts, max_attempts, backoff_base_ms, backoff_max_ms,
+  timeout_ms, note, cancel_requested, schedule_name, scheduled_for`;
+
+type ClaimRow = Pick<
+  Row,
+  | 'id' | 'name' | 'payload' | 'queue' | 'priority' | 'run_at' | 'attempts' | 'max_attempts' | 'backoff_base_ms'
+  | 'backoff_max_ms' | 'timeout_ms' | 'note' | 'cancel_requested' | 'schedule_name' | 'scheduled_for'
+>;
+
+function toClaimed(r: ClaimRow, lockedBy: ClaimedTask['lockedBy'], startedAt: Date): ClaimedTask {
+  return {
+    id: r.id,
+    name: r.name,
+    payload: JSON.parse(r.payload) as Json,
+    queue: r.queue,
+    priority: r.priority,
+    runAt: new Date(r.run_at),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: { baseMs: r.backoff_base_ms, maxMs: r.backoff_max_ms },
+    timeoutMs: r.timeout_ms,
+    note: r.note,
+    cancelRequested: r.cancel_requested === 1,
+    scheduleName: r.schedule_name,
+    scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
+    lockedBy,
+    startedAt,
+  };
+}
+
+function isBusy(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SQLITE_BUSY');
 }
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   readonly where: string;
   private readonly db: Database.Database;
-  private readonly signals: EventEmitter;
-  private watcher: FSWatcher | null = null;
+  private readonly signals: SqliteSignals;
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly signalFiles = new Map<string, number>();
-  private watchers = 0;
   private closed = false;
 
   private constructor(
@@ -124,7 +159,7 @@ export class SqliteStore implements Store {
   ) {
     this.db = db;
     this.where = `sqlite:${file}`;
-    this.signals = signalsFor(file);
+    this.signals = new SqliteSignals(file);
   }
 
   /** Opens (creating if needed) the file and applies migrations. */
@@ -135,7 +170,7 @@ export class SqliteStore implements Store {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 10000');
+      db.pragma(`busy_timeout = ${BUSY_HANDLER_MS}`);
       db.pragma('foreign_keys = ON');
     } catch (err) {
       throw new DatabaseUnreachableError(`sqlite:${file}`, err);
@@ -152,6 +187,39 @@ export class SqliteStore implements Store {
     return store;
   }
 
+  /**
+   * Runs `work` in a write transaction (BEGIN IMMEDIATE). While another process holds the write lock
+   * it waits asynchronously, backing off from 1 ms to 25 ms, so timers, lease renewals and handlers
+   * keep running meanwhile; after BUSY_WAIT_MS it gives up with DatabaseBusyError.
+   */
+  private async write<T>(work: () => T): Promise<T> {
+    const tx = this.db.transaction(work);
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return tx.immediate();
+      } catch (err) {
+        if (!isBusy(err) || this.db.inTransaction) throw err;
+        if (Date.now() >= deadline) throw new DatabaseBusyError(this.where, BUSY_WAIT_MS);
+        await sleep(Math.min(25, 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  /** A read outside any transaction; waits as `write` does in the rare case a reader is told BUSY. */
+  private async read<T>(work: () => T): Promise<T> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return work();
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        if (Date.now() >= deadline) throw new DatabaseBusyError(this.where, BUSY_WAIT_MS);
+        await sleep(Math.min(25, 2 ** attempt) * (0.5 + Math.random()));
+      }
+    }
+  }
+
   /** Prepares each statement once per connection: preparing costs more than running most of them. */
   private stmt(sql: string): Database.Statement {
     let st = this.statements.get(sql);
@@ -165,7 +233,7 @@ export class SqliteStore implements Store {
   async migrate(): Promise<{ from: number; to: number }> {
     const migrations = readMigrations(new URL('./migrations/', import.meta.url));
     const latest = migrations.at(-1)?.version ?? 0;
-    const run = this.db.transaction(() => {
+    const run = () => {
       const hasMeta = this.db
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'taskmill_meta'")
         .get();
@@ -187,12 +255,12 @@ export class SqliteStore implements Store {
           .run(String(m.version));
       }
       return { from, to: Math.max(from, latest) };
-    });
-    return run.immediate();
+    };
+    return this.write(run);
   }
 
   async add(tasks: readonly NewTask[], now: Date): Promise<AddResult[]> {
-    const results = this.db.transaction(() => this.insertTasks(tasks, now)).immediate();
+    const results = await this.write(() => this.insertTasks(tasks, now));
     if (results.some((r) => r.created)) this.emit({ kind: 'wake' });
     return results;
   }
@@ -262,7 +330,7 @@ export class SqliteStore implements Store {
   }
 
   async get(id: number): Promise<Task | null> {
-    const row = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    const row = await this.read(() => this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined);
     return row ? toTask(row) : null;
   }
 
@@ -284,56 +352,92 @@ export class SqliteStore implements Store {
     const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY id ${filter.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`;
     params.push(filter.limit ?? 100);
-    return (this.stmt(sql).all(...params) as Row[]).map(toTask);
+    return (await this.read(() => this.stmt(sql).all(...params) as Row[])).map(toTask);
   }
 
   async counts(): Promise<Record<TaskStatus, number>> {
     const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const r of this.stmt('SELECT status, count(*) AS n FROM tasks GROUP BY status').all() as {
-      status: TaskStatus;
-      n: number;
-    }[]) {
-      counts[r.status] = r.n;
-    }
+    const rows = await this.read(
+      () => this.stmt('SELECT status, count(*) AS n FROM tasks GROUP BY status').all() as { status: TaskStatus; n: number }[],
+    );
+    for (const r of rows) counts[r.status] = r.n;
     return counts;
   }
 
+  claim(req: ClaimRequest): Promise<ClaimedTask[]> {
+    return this.settle({ completions: [], failures: [] }, req, req.now);
+  }
+
+  async complete(items: readonly Completion[], now: Date): Promise<void> {
+    await this.settle({ completions: items, failures: [] }, null, now);
+  }
+
+  async fail(items: readonly Failure[], now: Date): Promise<void> {
+    await this.settle({ completions: [], failures: items }, null, now);
+  }
+
+  async settle(outcomes: Outcomes, claim: ClaimRequest | null, now: Date): Promise<ClaimedTask[]> {
+    const writes = outcomes.completions.length > 0 || outcomes.failures.length > 0;
+    // An idle worker takes no write lock: with nothing to write, a claim first looks (a plain read).
+    if (!writes && (!claim || (await this.read(() => this.dueIds(claim, 1))).length === 0)) return [];
+    const { claimed, wake } = await this.write(() => {
+      const unblocked = this.completeRows(outcomes.completions, now);
+      const retried = this.failRows(outcomes.failures, now);
+      return { claimed: claim ? this.claimRows(claim) : [], wake: unblocked || retried };
+    });
+    if (wake) this.emit({ kind: 'wake' });
+    return claimed;
+  }
+
   // INDEXED BY: without statistics SQLite prefers tasks_by_status and sorts every waiting task on each
-  // claim (200 claims/s at 20,000 waiting); the partial index in claim order makes a claim a short scan.
-  async claim(req: ClaimRequest): Promise<Task[]> {
-    const queueFilter = req.queues ? `AND queue IN (${req.queues.map(() => '?').join(', ')})` : '';
-    // Two statements in one transaction: UPDATE … WHERE id IN (SELECT … LIMIT n) costs five times more here.
-    const due = this.stmt(`
-      SELECT id FROM tasks INDEXED BY tasks_due
-       WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= ? ${queueFilter}
-       ORDER BY priority DESC, run_at, id
-       LIMIT ?`);
+  // claim (200 claims/s at 20,000 waiting); the partial indexes in claim order make a claim a short scan.
+  private dueIds(req: ClaimRequest, limit: number): { id: number }[] {
+    const queues = req.queues ?? [];
+    const sql = req.queues
+      ? `SELECT id FROM tasks INDEXED BY tasks_due_queue
+          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= ? AND queue IN (${queues.map(() => '?').join(', ')})
+          ORDER BY priority DESC, run_at, id LIMIT ?`
+      : `SELECT id FROM tasks INDEXED BY tasks_due
+          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= ?
+          ORDER BY priority DESC, run_at, id LIMIT ?`;
+    return this.stmt(sql).all(req.now.getTime(), ...queues, limit) as { id: number }[];
+  }
+
+  /** Inside a write transaction. Two statements: UPDATE … WHERE id IN (SELECT … LIMIT n) costs five times more here. */
+  private claimRows(req: ClaimRequest): ClaimedTask[] {
     const take = this.stmt(`
       UPDATE tasks
          SET status = 'STARTED', attempts = attempts + 1, started_at = @now, finished_at = NULL,
              locked_host = @host, locked_pid = @pid, locked_worker = @worker, lease_until = @lease
        WHERE id = @id
-      RETURNING *`);
-    const now = req.now.getTime();
-    const rows = this.db
-      .transaction(() =>
-        (due.all(now, ...(req.queues ?? []), req.limit) as { id: number }[]).map(
-          ({ id }) =>
-            take.get({
-              now,
-              host: req.lock.host,
-              pid: req.lock.pid,
-              worker: req.lock.workerId,
-              lease: now + req.leaseMs,
-              id,
-            }) as Row,
-        ),
-      )
-      .immediate();
-    return rows.map(toTask);
+      RETURNING ${CLAIM_COLUMNS}`);
+    const params = {
+      now: req.now.getTime(),
+      host: req.lock.host,
+      pid: req.lock.pid,
+      worker: req.lock.workerId,
+      // Leases are reckoned by the host's clock, whatever clock the caller runs on.
+      lease: Date.now() + req.leaseMs,
+      id: 0,
+    };
+    const claimed: ClaimedTask[] = [];
+    for (const { id } of this.dueIds(req, req.limit)) {
+      params.id = id;
+      claimed.push(toClaimed(take.get(params) as ClaimRow, req.lock, req.now));
+    }
+    return claimed;
   }
 
-  async complete(items: readonly Completion[], now: Date): Promise<void> {
+  /** This attempt's output after the earlier attempts' (only a retried task has any to read). */
+  private mergedOutput(id: number, attempt: number, output: readonly string[]): string {
+    if (attempt <= 1) return JSON.stringify(output);
+    const row = this.stmt('SELECT output FROM tasks WHERE id = ?').get(id) as { output: string } | undefined;
+    return JSON.stringify(appendOutput(row ? (JSON.parse(row.output) as string[]) : [], output));
+  }
+
+  /** Inside a write transaction; true when dependants were unblocked. */
+  private completeRows(items: readonly Completion[], now: Date): boolean {
+    if (items.length === 0) return false;
     const done = this.stmt(`
       UPDATE tasks
          SET status = 'COMPLETED', result = ?, output = ?, finished_at = ?, error = NULL, error_stack = NULL,
@@ -344,61 +448,56 @@ export class SqliteStore implements Store {
       UPDATE tasks SET waiting_for = waiting_for - 1
        WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_prerequisites WHERE prerequisite_id = ?)`);
     let unblocked = false;
-    this.db
-      .transaction(() => {
-        for (const c of items) {
-          const row = done.get(
-            JSON.stringify(c.result),
-            JSON.stringify(c.output),
-            now.getTime(),
-            c.id,
-            c.workerId,
-            c.attempt,
-          ) as { has_dependants: number } | undefined;
-          if (row?.has_dependants) {
-            unblock.run(c.id);
-            unblocked = true;
-          }
-        }
-      })
-      .immediate();
-    if (unblocked) this.emit({ kind: 'wake' });
+    const t = now.getTime();
+    for (const c of items) {
+      const row = done.get(c.resultJson, this.mergedOutput(c.id, c.attempt, c.output), t, c.id, c.workerId, c.attempt) as
+        | { has_dependants: number }
+        | undefined;
+      if (row?.has_dependants) {
+        unblock.run(c.id);
+        unblocked = true;
+      }
+    }
+    return unblocked;
   }
 
-  async fail(items: readonly Failure[], now: Date): Promise<void> {
+  /** Inside a write transaction; true when a task went back to WAITING. */
+  private failRows(items: readonly Failure[], now: Date): boolean {
+    if (items.length === 0) return false;
+    // A cancel requested while the attempt failed on its own wins over the retry: nothing may lose it.
     const stmt = this.stmt(`
       UPDATE tasks
-         SET status = @status, run_at = coalesce(@retryAt, run_at), error = @error, error_stack = @stack,
-             output = @output, finished_at = @finishedAt, lease_until = NULL, cancel_requested = 0,
+         SET status = CASE WHEN cancel_requested = 1 OR @cancelled = 1 THEN 'CANCELLED'
+                           WHEN @retryAt IS NOT NULL THEN 'WAITING' ELSE 'FAILED' END,
+             run_at = CASE WHEN cancel_requested = 0 THEN coalesce(@retryAt, run_at) ELSE run_at END,
+             error = CASE WHEN cancel_requested = 1 AND @cancelled = 0 THEN 'cancelled: ' || @error ELSE @error END,
+             error_stack = @stack, output = @output,
+             finished_at = CASE WHEN cancel_requested = 1 OR @retryAt IS NULL THEN @now END,
+             lease_until = NULL, cancel_requested = 0,
              -- a task waiting for its next attempt is held by nobody; a finished one keeps who ran it
-             locked_host = CASE WHEN @retryAt IS NULL THEN locked_host END,
-             locked_pid = CASE WHEN @retryAt IS NULL THEN locked_pid END,
-             locked_worker = CASE WHEN @retryAt IS NULL THEN locked_worker END
+             locked_host = CASE WHEN cancel_requested = 1 OR @retryAt IS NULL THEN locked_host END,
+             locked_pid = CASE WHEN cancel_requested = 1 OR @retryAt IS NULL THEN locked_pid END,
+             locked_worker = CASE WHEN cancel_requested = 1 OR @retryAt IS NULL THEN locked_worker END
        WHERE id = @id AND status = 'STARTED' AND locked_worker = @workerId AND attempts = @attempt
-      RETURNING has_dependants`);
+      RETURNING status, has_dependants`);
     let retried = false;
-    this.db
-      .transaction(() => {
-        for (const f of items) {
-          const status: TaskStatus = f.retryAt ? 'WAITING' : f.cancelled ? 'CANCELLED' : 'FAILED';
-          const row = stmt.get({
-            status,
-            retryAt: f.retryAt ? f.retryAt.getTime() : null,
-            error: f.error,
-            stack: f.errorStack,
-            output: JSON.stringify(f.output),
-            finishedAt: f.retryAt ? null : now.getTime(),
-            id: f.id,
-            workerId: f.workerId,
-            attempt: f.attempt,
-          }) as { has_dependants: number } | undefined;
-          if (!row) continue;
-          if (status === 'WAITING') retried = true;
-          else if (row.has_dependants) this.cascade(f.id, status, now);
-        }
-      })
-      .immediate();
-    if (retried) this.emit({ kind: 'wake' });
+    for (const f of items) {
+      const row = stmt.get({
+        cancelled: f.cancelled ? 1 : 0,
+        retryAt: f.retryAt && !f.cancelled ? f.retryAt.getTime() : null,
+        error: f.error,
+        stack: f.errorStack,
+        output: this.mergedOutput(f.id, f.attempt, f.output),
+        now: now.getTime(),
+        id: f.id,
+        workerId: f.workerId,
+        attempt: f.attempt,
+      }) as { status: TaskStatus; has_dependants: number } | undefined;
+      if (!row) continue;
+      if (row.status === 'WAITING') retried = true;
+      else if (row.has_dependants) this.cascade(f.id, row.status, now);
+    }
+    return retried;
   }
 
   /** Ends every WAITING dependant of `rootId`, transitively, with the root's final status. */
@@ -417,48 +516,55 @@ export class SqliteStore implements Store {
     }
   }
 
-  async renew(refs: readonly AttemptRef[], until: Date): Promise<number[]> {
+  async renew(refs: readonly AttemptRef[], leaseMs: number): Promise<RenewResult> {
+    if (refs.length === 0) return { cancelled: [], lost: [] };
     const stmt = this.stmt(`
       UPDATE tasks SET lease_until = ?
        WHERE id = ? AND status = 'STARTED' AND locked_worker = ? AND attempts = ?
-      RETURNING id, cancel_requested`);
-    return this.db
-      .transaction(() => {
-        const cancelled: number[] = [];
-        for (const r of refs) {
-          const row = stmt.get(until.getTime(), r.id, r.workerId, r.attempt) as
-            | { id: number; cancel_requested: number }
-            | undefined;
-          if (row?.cancel_requested) cancelled.push(row.id);
-        }
-        return cancelled;
-      })
-      .immediate();
+      RETURNING cancel_requested`);
+    return this.write(() => {
+      const result: RenewResult = { cancelled: [], lost: [] };
+      const until = Date.now() + leaseMs;
+      for (const r of refs) {
+        const row = stmt.get(until, r.id, r.workerId, r.attempt) as { cancel_requested: number } | undefined;
+        if (!row) result.lost.push(r.id);
+        else if (row.cancel_requested) result.cancelled.push(r.id);
+      }
+      return result;
+    });
   }
 
   async release(refs: readonly AttemptRef[], now: Date): Promise<void> {
+    if (refs.length === 0) return;
     const stmt = this.stmt(`
       UPDATE tasks
          SET status = CASE WHEN cancel_requested = 1 THEN 'CANCELLED' ELSE 'WAITING' END,
              attempts = attempts - 1, started_at = NULL,
              finished_at = CASE WHEN cancel_requested = 1 THEN @now ELSE NULL END,
+             error = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE error END,
              locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
        WHERE id = @id AND status = 'STARTED' AND locked_worker = @workerId AND attempts = @attempt
       RETURNING status, has_dependants`);
-    this.db
-      .transaction(() => {
-        for (const r of refs) {
-          const row = stmt.get({ now: now.getTime(), id: r.id, workerId: r.workerId, attempt: r.attempt }) as
-            | { status: TaskStatus; has_dependants: number }
-            | undefined;
-          if (row?.status === 'CANCELLED' && row.has_dependants) this.cascade(r.id, 'CANCELLED', now);
-        }
-      })
-      .immediate();
+    await this.write(() => {
+      for (const r of refs) {
+        const row = stmt.get({ now: now.getTime(), id: r.id, workerId: r.workerId, attempt: r.attempt }) as
+          | { status: TaskStatus; has_dependants: number }
+          | undefined;
+        if (row?.status === 'CANCELLED' && row.has_dependants) this.cascade(r.id, 'CANCELLED', now);
+      }
+    });
     this.emit({ kind: 'wake' });
   }
 
   async rescueExpired(now: Date): Promise<number> {
+    // Judged by the host's clock (see the interface); a look first, so no write lock when none expired.
+    const expiredBefore = Date.now();
+    const any = await this.read(() =>
+      this.stmt("SELECT 1 FROM tasks INDEXED BY tasks_leases WHERE status = 'STARTED' AND lease_until < ? LIMIT 1").get(
+        expiredBefore,
+      ),
+    );
+    if (!any) return 0;
     const stmt = this.stmt(`
       UPDATE tasks
          SET status = CASE WHEN cancel_requested = 1 THEN 'CANCELLED'
@@ -467,39 +573,36 @@ export class SqliteStore implements Store {
                      coalesce(locked_pid, '?') || '); its lease expired',
              finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN @now ELSE NULL END,
              run_at = CASE WHEN run_at > @now THEN run_at ELSE @now END,
-             locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL
-       WHERE status = 'STARTED' AND lease_until < @now
+             locked_host = NULL, locked_pid = NULL, locked_worker = NULL, lease_until = NULL,
+             cancel_requested = 0
+       WHERE status = 'STARTED' AND lease_until < @expiredBefore
       RETURNING id, status, has_dependants`);
-    const rows = this.db
-      .transaction(() => {
-        const rescued = stmt.all({ now: now.getTime() }) as { id: number; status: TaskStatus; has_dependants: number }[];
-        for (const r of rescued) if (r.status !== 'WAITING' && r.has_dependants) this.cascade(r.id, r.status, now);
-        return rescued;
-      })
-      .immediate();
+    const rows = await this.write(() => {
+      const rescued = stmt.all({ now: now.getTime(), expiredBefore }) as { id: number; status: TaskStatus; has_dependants: number }[];
+      for (const r of rescued) if (r.status !== 'WAITING' && r.has_dependants) this.cascade(r.id, r.status, now);
+      return rescued;
+    });
     if (rows.length > 0) this.emit({ kind: 'wake' });
     return rows.length;
   }
 
   async cancel(id: number, now: Date): Promise<Task> {
-    const result = this.db
-      .transaction(() => {
-        const row = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
-        if (!row) throw new TaskNotFoundError(id);
-        if (row.status === 'WAITING') {
-          this.db
-            .prepare("UPDATE tasks SET status = 'CANCELLED', finished_at = ?, error = 'cancelled' WHERE id = ?")
-            .run(now.getTime(), id);
-          if (row.has_dependants) this.cascade(id, 'CANCELLED', now);
-          return { started: false };
-        }
-        if (row.status === 'STARTED') {
-          this.stmt('UPDATE tasks SET cancel_requested = 1 WHERE id = ?').run(id);
-          return { started: true };
-        }
-        throw new InvalidTransitionError(id, row.status, 'cancel', 'WAITING or STARTED');
-      })
-      .immediate();
+    const result = await this.write(() => {
+      const row = this.stmt('SELECT status, has_dependants FROM tasks WHERE id = ?').get(id) as
+        | { status: TaskStatus; has_dependants: number }
+        | undefined;
+      if (!row) throw new TaskNotFoundError(id);
+      if (row.status === 'WAITING') {
+        this.stmt("UPDATE tasks SET status = 'CANCELLED', finished_at = ?, error = 'cancelled' WHERE id = ?").run(now.getTime(), id);
+        if (row.has_dependants) this.cascade(id, 'CANCELLED', now);
+        return { started: false };
+      }
+      if (row.status === 'STARTED') {
+        this.stmt('UPDATE tasks SET cancel_requested = 1 WHERE id = ?').run(id);
+        return { started: true };
+      }
+      throw new InvalidTransitionError(id, row.status, 'cancel', 'WAITING or STARTED');
+    });
     if (result.started) this.emit({ kind: 'cancel', id });
     return (await this.get(id)) as Task;
   }
@@ -514,110 +617,131 @@ export class SqliteStore implements Store {
        WHERE id = @id`);
     const deadPrereq = this.stmt(`
       SELECT d.id, d.status FROM task_prerequisites p JOIN tasks d ON d.id = p.prerequisite_id
-       WHERE p.task_id = ? AND d.status IN ('FAILED', 'CANCELLED') LIMIT 1`);
-    const takenDown = this.stmt(
-      "SELECT id FROM tasks WHERE failed_by = ? AND status IN ('FAILED', 'CANCELLED')",
-    );
-    this.db
-      .transaction(() => {
-        const row = this.stmt('SELECT status FROM tasks WHERE id = ?').get(id) as
-          | { status: TaskStatus }
-          | undefined;
-        if (!row) throw new TaskNotFoundError(id);
-        if (row.status !== 'FAILED' && row.status !== 'CANCELLED') {
-          throw new InvalidTransitionError(id, row.status, 'retry', 'FAILED or CANCELLED');
+       WHERE p.task_id = ? AND d.status IN ('FAILED', 'CANCELLED') ORDER BY d.id LIMIT 1`);
+    const takenDown = this.stmt("SELECT id FROM tasks WHERE failed_by = ? AND status IN ('FAILED', 'CANCELLED') ORDER BY id");
+    // A dependant that another ended prerequisite still holds down stays ended, now naming that one,
+    // so retrying it later brings the dependant back; it is never left WAITING for ever.
+    const heldDown = this.stmt('UPDATE tasks SET failed_by = ?, error = ? WHERE id = ?');
+    await this.write(() => {
+      const row = this.stmt('SELECT status FROM tasks WHERE id = ?').get(id) as { status: TaskStatus } | undefined;
+      if (!row) throw new TaskNotFoundError(id);
+      if (row.status !== 'FAILED' && row.status !== 'CANCELLED') {
+        throw new InvalidTransitionError(id, row.status, 'retry', 'FAILED or CANCELLED');
+      }
+      const dead = deadPrereq.get(id) as { id: number; status: TaskStatus } | undefined;
+      if (dead) {
+        throw new InvalidTransitionError(
+          id,
+          row.status,
+          `retry (its prerequisite #${dead.id} is ${dead.status}; retry that one first)`,
+          'FAILED or CANCELLED tasks with live prerequisites',
+        );
+      }
+      const frontier = [id];
+      while (frontier.length > 0) {
+        const current = frontier.shift() as number;
+        reset.run({ now: now.getTime(), id: current });
+        for (const d of takenDown.all(current) as { id: number }[]) {
+          const other = deadPrereq.get(d.id) as { id: number; status: TaskStatus } | undefined;
+          if (other) heldDown.run(other.id, prerequisiteError(other.id, other.status), d.id);
+          else frontier.push(d.id);
         }
-        const dead = deadPrereq.get(id) as { id: number; status: TaskStatus } | undefined;
-        if (dead) {
-          throw new InvalidTransitionError(
-            id,
-            row.status,
-            `retry (its prerequisite #${dead.id} is ${dead.status}; retry that one first)`,
-            'FAILED or CANCELLED tasks with live prerequisites',
-          );
-        }
-        const frontier = [id];
-        while (frontier.length > 0) {
-          const current = frontier.shift() as number;
-          reset.run({ now: now.getTime(), id: current });
-          for (const d of takenDown.all(current) as { id: number }[]) frontier.push(d.id);
-        }
-      })
-      .immediate();
+      }
+    });
     this.emit({ kind: 'wake' });
     return (await this.get(id)) as Task;
   }
 
   async nextRunAt(queues: readonly string[] | null): Promise<Date | null> {
     const queueFilter = queues ? `AND queue IN (${queues.map(() => '?').join(', ')})` : '';
-    const row = this.db
-      .prepare(`SELECT min(run_at) AS t FROM tasks INDEXED BY tasks_next_run WHERE status = 'WAITING' AND waiting_for = 0 ${queueFilter}`)
-      .get(...(queues ?? [])) as { t: number | null };
+    const row = await this.read(
+      () =>
+        this.stmt(
+          `SELECT min(run_at) AS t FROM tasks INDEXED BY tasks_next_run WHERE status = 'WAITING' AND waiting_for = 0 ${queueFilter}`,
+        ).get(...(queues ?? [])) as { t: number | null },
+    );
     return row.t === null ? null : new Date(row.t);
   }
 
   async saveSchedule(definition: ScheduleDefinition, now: Date): Promise<Schedule> {
-    const saved = schedules.saveSchedule(this.db, definition, now);
+    const saved = await this.write(() => schedules.saveSchedule(this.db, definition, now));
     this.emit({ kind: 'schedules' });
     return saved;
   }
 
   async removeSchedule(name: string): Promise<boolean> {
-    const removed = schedules.removeSchedule(this.db, name);
+    const removed = await this.write(() => schedules.removeSchedule(this.db, name));
     if (removed) this.emit({ kind: 'schedules' });
     return removed;
   }
 
   async getSchedule(name: string): Promise<Schedule | null> {
-    return schedules.getSchedule(this.db, name);
+    return this.read(() => schedules.getSchedule(this.db, name));
   }
 
   async listSchedules(): Promise<Schedule[]> {
-    return schedules.listSchedules(this.db);
+    return this.read(() => schedules.listSchedules(this.db));
   }
 
   async fireSchedule(fire: ScheduleFire, now: Date): Promise<FireOutcome> {
-    const outcome = schedules.fireSchedule(this.db, fire, now, (task) => {
-      const [added] = this.insertTasks([task], now);
-      return (added as AddResult).task;
-    });
+    const outcome = await this.write(() =>
+      schedules.fireSchedule(this.db, fire, now, (task) => {
+        const [added] = this.insertTasks([task], now);
+        return (added as AddResult).task;
+      }),
+    );
     if (outcome.kind === 'fired') this.emit({ kind: 'wake' });
     return outcome;
   }
 
   async skipSchedule(skip: ScheduleSkip, now: Date): Promise<void> {
-    schedules.skipSchedule(this.db, skip, now);
+    await this.write(() => schedules.skipSchedule(this.db, skip, now));
   }
 
   async pruneTicks(before: Date): Promise<number> {
-    return schedules.pruneTicks(this.db, before);
+    return this.write(() => schedules.pruneTicks(this.db, before));
   }
 
   async ping(): Promise<void> {
-    this.stmt('SELECT 1').get();
+    await this.read(() => this.stmt('SELECT 1').get());
   }
 
   async pruneFinished(before: Date): Promise<number> {
-    return this.stmt(
-      "DELETE FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < ?",
-    ).run(before.getTime()).changes;
+    const batch = this.stmt(`
+      DELETE FROM tasks WHERE id IN (
+        SELECT id FROM tasks INDEXED BY tasks_finished
+         WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < ? LIMIT ${PRUNE_BATCH})`);
+    let total = 0;
+    for (;;) {
+      const n = await this.write(() => batch.run(before.getTime()).changes);
+      total += n;
+      if (n < PRUNE_BATCH) return total;
+      // Between batches, the event loop (and other processes' writers) get their turn.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async heartbeat(d: DaemonHeartbeat): Promise<void> {
-    this.stmt(
+    const stmt = this.stmt(
       `INSERT INTO daemons (id, host, pid, started_at, last_seen, modules) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, modules = excluded.modules`,
-    ).run(d.id, d.host, d.pid, d.startedAt.getTime(), d.lastSeen.getTime(), JSON.stringify(d.modules));
+    );
+    await this.write(() =>
+      stmt.run(d.id, d.host, d.pid, d.startedAt.getTime(), d.lastSeen.getTime(), JSON.stringify(d.modules)),
+    );
   }
 
   async removeDaemon(id: string): Promise<void> {
-    this.stmt('DELETE FROM daemons WHERE id = ?').run(id);
+    await this.write(() => this.stmt('DELETE FROM daemons WHERE id = ?').run(id));
   }
 
   async listDaemons(): Promise<DaemonHeartbeat[]> {
-    const rows = this.stmt('SELECT * FROM daemons ORDER BY last_seen DESC').all() as {
-      id: string; host: string; pid: number; started_at: number; last_seen: number; modules: string;
-    }[];
+    const rows = await this.read(
+      () =>
+        this.stmt('SELECT * FROM daemons ORDER BY last_seen DESC').all() as {
+          id: string; host: string; pid: number; started_at: number; last_seen: number; modules: string;
+        }[],
+    );
     return rows.map((r) => ({
       id: r.id,
       host: r.host,
@@ -629,84 +753,17 @@ export class SqliteStore implements Store {
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
-    listener = guardListener(listener);
-    this.signals.on('event', listener);
-    this.startWatching(listener);
-    return () => {
-      this.signals.off('event', listener);
-      this.stopWatching(listener);
-    };
-  }
-
-  private readonly remoteListeners = new Set<(event: StoreEvent) => void>();
-
-  /**
-   * Other processes (the web application adding tasks) cannot reach our emitter. After each commit
-   * that may wake a worker, the writer touches a small signal file beside the database
-   * (`<file>-wake`, `<file>-cancel`, `<file>-schedules`); watching those (inotify) is our
-   * cross-process wake-up.
-   * Watching the WAL instead fired mid-commit, so woken claims collided with the writer's lock.
-   */
-  private startWatching(listener: (event: StoreEvent) => void): void {
-    this.remoteListeners.add(listener);
-    this.watchers++;
-    if (this.watcher || this.file === ':memory:') return;
-    const base = path.basename(this.file);
-    const kinds = new Map<string, StoreEvent>([
-      [`${base}-wake`, { kind: 'wake' }],
-      [`${base}-cancel`, { kind: 'cancel', id: null }],
-      [`${base}-schedules`, { kind: 'schedules' }],
-    ]);
-    try {
-      this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
-        const event = name ? kinds.get(name) : undefined;
-        if (!event) return;
-        for (const l of this.remoteListeners) l(event);
-      });
-      this.watcher.on('error', () => {
-        // Polling still finds due tasks; losing the watcher only costs latency.
-        this.watcher?.close();
-        this.watcher = null;
-      });
-    } catch {
-      this.watcher = null;
-    }
-  }
-
-  private stopWatching(listener: (event: StoreEvent) => void): void {
-    this.remoteListeners.delete(listener);
-    this.watchers--;
-    if (this.watchers <= 0 && this.watcher) {
-      this.watcher.close();
-      this.watcher = null;
-    }
+    return this.signals.subscribe(listener);
   }
 
   private emit(event: StoreEvent): void {
-    this.signals.emit('event', event);
-    if (this.file === ':memory:') return;
-    try {
-      // One byte rewritten in place through a kept descriptor: a page-cache write that inotify reports,
-      // where re-creating the file costs a metadata update (a millisecond on a busy disk).
-      let fd = this.signalFiles.get(event.kind);
-      if (fd === undefined) {
-        fd = openSync(`${this.file}-${event.kind}`, 'w');
-        this.signalFiles.set(event.kind, fd);
-      }
-      writeSync(fd, '1', 0);
-    } catch {
-      // Only latency is lost: other processes poll too.
-    }
+    this.signals.emit(event);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.watcher?.close();
-    this.watcher = null;
-    this.remoteListeners.clear();
-    for (const fd of this.signalFiles.values()) closeSync(fd);
-    this.signalFiles.clear();
+    this.signals.close();
     this.db.close();
   }
 }
