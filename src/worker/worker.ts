@@ -339,7 +339,7 @@ export class Worker {
    * written; that one ends FAILED saying why.
    */
   private async recover(outcomes: Outcome[], err: unknown, claiming: boolean): Promise<void> {
-    const message = (err as Error).message;
+    const message = describe(err);
     let left = outcomes;
     if (outcomes.length > 0 && (await this.reachable())) left = await this.isolate(outcomes, message);
     if (left.length > 0 || (claiming && outcomes.length === 0)) {
@@ -389,7 +389,7 @@ export class Worker {
         for (const o of part) this.unwritten.delete(o.item.id);
       } catch (err) {
         if (!(await this.reachable())) left.push(...part);
-        else left.push(...(await this.isolate(part, (err as Error).message)));
+        else left.push(...(await this.isolate(part, describe(err))));
       }
     }
     return left;
@@ -653,6 +653,13 @@ export class Worker {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** A database error's message with its detail (PostgreSQL says there which value it refused). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const detail = 'detail' in err && typeof err.detail === 'string' ? err.detail : '';
+  return detail ? `${err.message}: ${detail}` : err.message;
 }
 
 function ref(task: ClaimedTask): AttemptRef {
