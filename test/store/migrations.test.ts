@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openStore } from '../../src/store/open.js';
 import { ENGINES, PG_BASE_URL } from '../helpers/engines.js';
+import { newTask } from '../helpers/fixtures.js';
 
 /** Sets the stored schema version behind the store's back, as a newer taskmill would have. */
 async function forgeVersion(url: string, version: number): Promise<void> {
@@ -71,3 +72,39 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+const postgres = ENGINES.find((e) => e.name === 'postgres');
+describe('PostgreSQL schema names', { skip: (await postgres?.available()) ? false : 'PostgreSQL not reachable' }, () => {
+  it('works in a schema whose name is a reserved word ("user")', async () => {
+    const admin = new pg.Client({ connectionString: PG_BASE_URL });
+    await admin.connect();
+    const drop = () => admin.query('DROP SCHEMA IF EXISTS "user" CASCADE');
+    await drop();
+    try {
+      const store = await openStore(`${PG_BASE_URL}?schema=user`);
+      try {
+        const [added] = await store.add([newTask('a')], new Date());
+        const woke = new Promise<void>((resolve) => {
+          const off = store.subscribe(() => {
+            off();
+            resolve();
+          });
+        });
+        await store.cancel(added!.task.id, new Date());
+        const [claimable] = await store.add([newTask('b')], new Date());
+        await woke;
+        const [t] = await store.claim({ lock: { host: 'h', pid: 1, workerId: 'w' }, queues: null, limit: 1, now: new Date(), leaseMs: 30_000 });
+        assert.equal(t?.id, claimable!.task.id);
+        await store.complete([{ id: t!.id, workerId: 'w', attempt: 1, resultJson: '1', output: [] }], new Date());
+        assert.equal((await store.get(t!.id))?.status, 'COMPLETED');
+        const { rows } = await admin.query('SELECT count(*)::int AS n FROM "user".tasks');
+        assert.equal(rows[0].n, 2);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await drop();
+      await admin.end();
+    }
+  });
+});
