@@ -142,14 +142,25 @@ export async function reconcileSchedules(
   return report;
 }
 
+// Compared as canonical JSON (keys sorted): PostgreSQL's jsonb gives keys back in its own order,
+// which must not count as a change (it would rewrite, and restart, every config schedule on each start).
 function sameDefinition(s: Schedule, d: ScheduleDefinition): boolean {
   return (
     s.task === d.task &&
-    JSON.stringify(s.payload) === JSON.stringify(d.payload) &&
-    JSON.stringify(s.rule) === JSON.stringify(d.rule) &&
+    canonicalJson(s.payload) === canonicalJson(d.payload) &&
+    canonicalJson(s.rule) === canonicalJson(d.rule) &&
     s.catchUp === d.catchUp &&
     s.overlap === d.overlap &&
     s.enabled === d.enabled &&
     s.source === d.source
+  );
+}
+
+/** JSON text with every object's keys in sorted order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
   );
 }

@@ -120,6 +120,21 @@ for (const engine of ENGINES) {
       assert.equal((await scheduled(p.mill, 'from-config')).length, count, 'no task after removal');
     });
 
+    it('leaves an unchanged config schedule alone on the next start, whatever order the database keeps its keys in', async () => {
+      const payload = { bb: 1, a: { zz: [1, { y: 2, x: 1 }], c: null } };
+      p = await makeProject(engine, HANDLERS, {
+        schedules: [{ name: 'keys', task: 'report', cron: '0 3 * * *', timezone: 'Europe/Berlin', payload }],
+      });
+      assert.deepEqual((await p.mill.reconcileSchedules()).added, ['keys']);
+      const before = await p.mill.store.getSchedule('keys');
+      const again = await Taskmill.open({ config: p.config, env: {} });
+      extra.push(again);
+      const second = await again.reconcileSchedules();
+      assert.deepEqual(second.changed, [], 'not rewritten');
+      assert.equal((await again.store.getSchedule('keys'))?.updatedAt.getTime(), before?.updatedAt.getTime());
+      assert.deepEqual((await again.store.getSchedule('keys'))?.payload, payload);
+    });
+
     it('skips an occurrence while the previous task still waits (overlap: skip)', async () => {
       p = await makeProject(engine, HANDLERS);
       await p.mill.schedule('no-pileup', { task: 'report', every: '1s' });
