@@ -69,6 +69,12 @@ interface Row {
   cancel_requested: boolean;
 }
 
+// Named rather than * in prepared statements: a later migration's new column cannot change their result.
+const TASK_COLUMNS = `id, name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms,
+  backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, result, output, error, error_stack, created_at,
+  started_at, finished_at, locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name,
+  scheduled_for`;
+
 // Named rather than *: what a claim needs, and a later migration's new column cannot change its result.
 const CLAIM_COLUMNS = `id, name, payload, queue, priority, run_at, attempts, max_attempts, backoff_base_ms, backoff_max_ms,
   timeout_ms, note, cancel_requested, schedule_name, scheduled_for`;
@@ -336,9 +342,7 @@ export class PostgresStore implements Store {
   /** Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone. */
   private async insertPlain(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<Task[]> {
     const column = <T>(pick: (t: NewTask) => T) => tasks.map(pick);
-    const rows = await select<Row>(
-      db,
-      `WITH inserted AS (
+    const text = `WITH inserted AS (
          INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
            backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
          SELECT name, payload, queue, priority, 'WAITING', run_at, max_attempts, backoff_base_ms,
@@ -348,26 +352,29 @@ export class PostgresStore implements Store {
                 WITH ORDINALITY AS t (name, payload, queue, priority, run_at, max_attempts, backoff_base_ms,
                                       backoff_max_ms, timeout_ms, note, schedule_name, scheduled_for, n)
           ORDER BY n
-         RETURNING *)
-       SELECT inserted.* FROM inserted, pg_notify($12, $13)`,
-      [
-        now,
-        column((t) => t.name),
-        column((t) => JSON.stringify(t.payload)),
-        column((t) => t.queue),
-        column((t) => t.priority),
-        column((t) => t.runAt),
-        column((t) => t.maxAttempts),
-        column((t) => t.backoff.baseMs),
-        column((t) => t.backoff.maxMs),
-        column((t) => t.timeoutMs),
-        column((t) => t.note),
-        this.channel,
-        encode({ kind: 'wake' }, fromHere ? this.local.origin : null),
-        column((t) => t.scheduleName ?? null),
-        column((t) => t.scheduledFor ?? null),
-      ],
-    );
+         RETURNING ${TASK_COLUMNS})
+       SELECT inserted.* FROM inserted, pg_notify($12, $13)`;
+    const values = [
+      now,
+      column((t) => t.name),
+      column((t) => JSON.stringify(t.payload)),
+      column((t) => t.queue),
+      column((t) => t.priority),
+      column((t) => t.runAt),
+      column((t) => t.maxAttempts),
+      column((t) => t.backoff.baseMs),
+      column((t) => t.backoff.maxMs),
+      column((t) => t.timeoutMs),
+      column((t) => t.note),
+      this.channel,
+      encode({ kind: 'wake' }, fromHere ? this.local.origin : null),
+      column((t) => t.scheduleName ?? null),
+      column((t) => t.scheduledFor ?? null),
+    ];
+    // Our own connections keep it prepared (parsed and planned once); a caller's transaction may not allow that.
+    const rows = fromHere
+      ? await selectPrepared<Row>(db as pg.Pool | pg.PoolClient, 'taskmill_insert', text, values)
+      : await select<Row>(db, text, values);
     return rows.map(toTask).sort((a, b) => a.id - b.id);
   }
 
