@@ -10,6 +10,12 @@ const UNITS: Record<string, number> = {
   w: 604_800_000, week: 604_800_000, weeks: 604_800_000,
 };
 
+/**
+ * The longest delay a JS timer can wait (2^31 − 1 ms, about 24.8 days); a longer one fires at once.
+ * Durations that drive a timer directly (poll interval, lease, stop timeouts) are refused above it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 const PART = /(\d+(?:\.\d+)?)\s*([a-z]+)/gy;
 
 /**
@@ -18,11 +24,11 @@ const PART = /(\d+(?:\.\d+)?)\s*([a-z]+)/gy;
  */
 export function parseDuration(value: string | number, what = 'duration'): number {
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+    if (Number.isFinite(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER) return Math.round(value);
     throw bad(String(value), what);
   }
   const text = value.trim().toLowerCase();
-  if (/^\d+$/.test(text)) return Number(text);
+  if (/^\d+$/.test(text)) return safe(Number(text), value, what);
   let total = 0;
   let pos = 0;
   let parts = 0;
@@ -38,12 +44,43 @@ export function parseDuration(value: string | number, what = 'duration'): number
     parts++;
   }
   if (parts === 0) throw bad(value, what);
-  return Math.round(total);
+  return safe(Math.round(total), value, what);
+}
+
+/** A duration past 285,000 years is a typo, not a wish; refusing it keeps every sum exact. */
+function safe(ms: number, value: string, what: string): number {
+  if (!Number.isSafeInteger(ms)) throw new InvalidInputError(`invalid ${what} "${value}": it is too long to be meant.`);
+  return ms;
+}
+
+/**
+ * Checks a parsed duration against what its use allows: `min` (0 or 1 ms) and, for a duration that
+ * drives a timer, MAX_TIMER_MS. Returns a reason, or null when it is fine.
+ */
+export function durationProblem(ms: number, { min = 1, timer = false }: { min?: 0 | 1; timer?: boolean } = {}): string | null {
+  if (ms < min) return 'must be longer than 0, such as "250ms" or "5s"';
+  if (timer && ms > MAX_TIMER_MS) {
+    return `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest a timer can wait), such as "1 day"`;
+  }
+  return null;
+}
+
+/** parseDuration, then durationProblem; throws InvalidInputError naming `what`. */
+export function parseBoundedDuration(
+  value: string | number,
+  what: string,
+  bounds: { min?: 0 | 1; timer?: boolean } = {},
+): number {
+  const ms = parseDuration(value, what);
+  const problem = durationProblem(ms, bounds);
+  if (problem) throw new InvalidInputError(`invalid ${what} ${JSON.stringify(value)}: it ${problem}.`);
+  return ms;
 }
 
 function bad(value: string, what: string): InvalidInputError {
+  const negative = value.trim().startsWith('-') ? 'it cannot be negative; ' : '';
   return new InvalidInputError(
-    `invalid ${what} "${value}": write a number with a unit, such as "250ms", "90s", "5 minutes", "1 hour" or "2 days".`,
+    `invalid ${what} "${value}": ${negative}write a number with a unit, such as "250ms", "90s", "5 minutes", "1 hour" or "2 days".`,
   );
 }
 

@@ -1,49 +1,120 @@
 // The one config schema: every key, its default, and what is allowed.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { durationProblem, parseDuration } from './duration.js';
+import { DEFAULT_LIMIT_BYTES, MAX_LIMIT_BYTES, formatSize, parseSize } from './size.js';
 
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  try {
-    return parseDuration(value);
-  } catch {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'expected a duration such as "250ms", "90s", "5 minutes" or "1 hour"',
-    });
-    return z.NEVER;
-  }
-});
+/**
+ * A duration in ms. `min: 0` where zero means "at once" (a stop timeout, a backoff); `timer` where it
+ * drives a JS timer directly, which cannot wait longer than MAX_TIMER_MS.
+ */
+const duration = (bounds: { min?: 0 | 1; timer?: boolean } = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    let ms: number;
+    try {
+      ms = parseDuration(value);
+    } catch {
+      const negative = typeof value === 'number' ? value < 0 : value.trim().startsWith('-');
+      ctx.addIssue({
+        code: 'custom',
+        message: `${negative ? 'cannot be negative; ' : ''}expected a duration such as "250ms", "90s", "5 minutes" or "1 hour"`,
+      });
+      return z.NEVER;
+    }
+    const problem = durationProblem(ms, bounds);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const positiveInt = z.number().int().min(1);
+
+/** A size limit in bytes: a number, or text such as "1 MB". */
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  let bytes: number;
+  try {
+    bytes = parseSize(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a number of bytes, or a size such as "512 KB" or "1 MB"' });
+    return z.NEVER;
+  }
+  if (bytes > MAX_LIMIT_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${formatSize(MAX_LIMIT_BYTES)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 const workerSchema = z
   .object({
     /** Tasks run at once by one worker process. */
     concurrency: positiveInt.max(1000).default(10),
     /** How often an idle worker looks for due tasks besides being woken. */
-    pollInterval: duration.default(200),
+    pollInterval: duration({ timer: true }).default(200),
     /** How long a started task stays reserved without a renewal from its worker. */
-    lease: duration.default(30_000),
+    lease: duration({ timer: true }).default(30_000),
     /** Queues this worker takes tasks from; all queues when omitted. */
     queues: z.array(z.string().min(1)).min(1).optional(),
     /** How long a graceful stop waits for running tasks. */
-    stopTimeout: duration.default(30_000),
+    stopTimeout: duration({ min: 0, timer: true }).default(30_000),
     /** How long a forced stop waits for running tasks. */
-    forceStopTimeout: duration.default(5_000),
+    forceStopTimeout: duration({ min: 0, timer: true }).default(5_000),
   })
   .strict();
 
 const defaultsSchema = z
   .object({
     maxAttempts: positiveInt.max(1000).default(3),
-    backoff: duration.default(5_000),
-    backoffMax: duration.default(3_600_000),
-    timeout: duration.default(30 * 60_000),
+    backoff: duration({ min: 0 }).default(5_000),
+    backoffMax: duration({ min: 0 }).default(3_600_000),
+    /** Longer than a timer's range is fine: the worker waits in steps. */
+    timeout: duration().default(30 * 60_000),
   })
   .strict();
 
+/**
+ * Largest payload (checked at add), result and output (checked by the worker at completion), as
+ * bytes of JSON text in UTF-8. Resolved to `payloadBytes`, `resultBytes`, `outputBytes`.
+ */
+const limitsSchema = z
+  .object({
+    payload: size.default(DEFAULT_LIMIT_BYTES),
+    result: size.default(DEFAULT_LIMIT_BYTES),
+    output: size.default(DEFAULT_LIMIT_BYTES),
+  })
+  .strict()
+  .transform((l) => ({ payloadBytes: l.payload, resultBytes: l.result, outputBytes: l.output }));
+
+/** The `options` each built-in module accepts (a custom module's options are its own business). */
+export const BUILT_IN_MODULE_OPTIONS = {
+  TaskWorker: z
+    .object({
+      /** Retire after this many tasks (off when omitted). */
+      maxTasks: z.number({ error: 'expected a whole number ≥ 1' }).int('expected a whole number ≥ 1').min(1, 'expected a whole number ≥ 1').optional(),
+      /** Retire once resident memory passes this many MB; 0 turns it off. */
+      maxRssMb: z.number({ error: 'expected a whole number ≥ 0 (0 turns it off)' }).int('expected a whole number ≥ 0 (0 turns it off)').min(0, 'expected a whole number ≥ 0 (0 turns it off)').optional(),
+      /** Overrides worker.concurrency for the daemon's worker. */
+      concurrency: z.number({ error: 'expected a whole number from 1 to 1000' }).int('expected a whole number from 1 to 1000').min(1, 'expected a whole number from 1 to 1000').max(1000, 'expected a whole number from 1 to 1000').optional(),
+      /** Overrides worker.queues for the daemon's worker. */
+      queues: z.array(z.string().min(1), { error: 'expected a list of queue names' }).min(1, 'expected at least one queue name').optional(),
+    })
+    .strict(),
+  Scheduler: z.object({}).strict(),
+  ConfigSync: z.object({}).strict(),
+  Maintenance: z
+    .object({
+      /** Finished tasks older than this are deleted; false keeps them. */
+      pruneAfter: z
+        .union([z.literal(false), duration()], { error: 'expected a duration such as "7 days", or false to keep finished tasks' })
+        .optional(),
+    })
+    .strict(),
+} as const;
+
 /** The daemon modules that exist without a file; each can be disabled or given options. */
 export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance'] as const;
+export type BuiltInModule = (typeof BUILT_IN_MODULES)[number];
 
 const moduleSchema = z
   .object({
@@ -53,9 +124,9 @@ const moduleSchema = z
     /** The module's own options. */
     options: z.record(z.string(), z.unknown()).default({}),
     /** Pause after each preRun → run → postRun loop (overrides the module's own setting). */
-    sleep: duration.optional(),
+    sleep: duration({ min: 0, timer: true }).optional(),
     /** Discard (and re-spawn) the module process after this long. */
-    discardAfter: duration.optional(),
+    discardAfter: duration().optional(),
     /** Discard (and re-spawn) the module process after this many loops. */
     discardAfterLoops: positiveInt.optional(),
   })
@@ -89,15 +160,25 @@ export const configSchema = z
       .default({})
       .superRefine((modules, ctx) => {
         for (const [name, m] of Object.entries(modules)) {
-          if (!m.module && !(BUILT_IN_MODULES as readonly string[]).includes(name)) {
+          const builtIn = (BUILT_IN_MODULES as readonly string[]).includes(name);
+          if (!m.module && !builtIn) {
             ctx.addIssue({
               code: 'custom',
               path: [name, 'module'],
               message: `"${name}" is not a built-in module (${BUILT_IN_MODULES.join(', ')}); give "module": the path of its file`,
             });
           }
+          // A built-in module replaced by a file takes that file's options, unchecked.
+          if (!builtIn || m.module) continue;
+          const checked = BUILT_IN_MODULE_OPTIONS[name as BuiltInModule].safeParse(m.options, { reportInput: true });
+          // Validated only: the options stay as written, so listings show them so.
+          for (const issue of checked.success ? [] : checked.error.issues) {
+            ctx.addIssue({ ...issue, path: [name, 'options', ...issue.path] } as z.core.$ZodRawIssue);
+          }
         }
       }),
+    /** Size limits; see limitsSchema. */
+    limits: limitsSchema.default(() => limitsSchema.parse({})),
     log: logSchema.default(() => logSchema.parse({})),
   })
   .strict();
@@ -107,6 +188,9 @@ export type ConfigInput = z.input<typeof configSchema>;
 
 /** A validated config: defaults filled, durations in ms, paths still as written. */
 export type ParsedConfig = z.output<typeof configSchema>;
+
+/** The options of a built-in module, once validated (durations still as written). */
+export type BuiltInModuleOptions<M extends BuiltInModule> = z.input<(typeof BUILT_IN_MODULE_OPTIONS)[M]>;
 
 /** A config ready to use: paths made absolute. */
 export interface Config extends ParsedConfig {

@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import { MAX_TIMER_MS, formatDuration, parseDuration } from '../../src/config/duration.js';
 import { loadConfig } from '../../src/config/load.js';
+import { parseSize } from '../../src/config/size.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'taskmill-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,5 +95,107 @@ describe('config loading', () => {
   it('refuses a database URL of an unknown kind', () => {
     const file = write('mysql.json', JSON.stringify({ database: 'mysql://x' }));
     assert.throws(() => loadConfig({ file, env: {} }), /key "database": got "mysql:\/\/x"; expected "sqlite:PATH"/);
+  });
+});
+
+/** The message of loading `config` (as overrides, no file), which must fail. */
+function problems(config: object): string {
+  try {
+    loadConfig({ cwd: dir, env: {}, overrides: config });
+  } catch (err) {
+    assert.equal((err as Error & { code?: string }).code, 'CONFIG_INVALID');
+    return (err as Error).message;
+  }
+  assert.fail(`accepted ${JSON.stringify(config)}`);
+}
+
+describe('duration bounds', () => {
+  it('refuses zero or negative where it makes no sense, naming the key', () => {
+    const m = problems({ worker: { lease: 0, pollInterval: '0s' }, defaults: { timeout: '-5s' } });
+    assert.match(m, /key "worker\.lease": got 0; must be longer than 0/);
+    assert.match(m, /key "worker\.pollInterval": got "0s"; must be longer than 0/);
+    assert.match(m, /key "defaults\.timeout": got "-5s"; cannot be negative/);
+    assert.match(problems({ worker: { lease: -1 } }), /key "worker\.lease": got -1; cannot be negative/);
+  });
+
+  it('accepts zero where it means "at once": stop timeouts and backoff', () => {
+    const c = loadConfig({ cwd: dir, env: {}, overrides: { worker: { stopTimeout: 0, forceStopTimeout: 0 }, defaults: { backoff: 0 } } });
+    assert.equal(c.worker.stopTimeout, 0);
+    assert.equal(c.worker.forceStopTimeout, 0);
+    assert.equal(c.defaults.backoff, 0);
+  });
+
+  it('refuses timer durations beyond a JS timer, giving the maximum; a long timeout passes through unchanged', () => {
+    assert.equal(MAX_TIMER_MS, 2 ** 31 - 1);
+    for (const key of ['pollInterval', 'lease', 'stopTimeout', 'forceStopTimeout']) {
+      const m = problems({ worker: { [key]: '25 days' } });
+      assert.match(m, new RegExp(`key "worker\\.${key}": got "25 days"; must be at most ${MAX_TIMER_MS} ms`));
+    }
+    const ok = loadConfig({ cwd: dir, env: {}, overrides: { worker: { lease: MAX_TIMER_MS }, defaults: { timeout: '60 days' } } });
+    assert.equal(ok.worker.lease, MAX_TIMER_MS);
+    assert.equal(ok.defaults.timeout, 60 * 86_400_000);
+  });
+
+  it('refuses a duration too long to be meant instead of losing precision', () => {
+    assert.throws(() => parseDuration('9'.repeat(400)), /too long/);
+    assert.throws(() => parseDuration(`${'9'.repeat(20)} days`), /too long/);
+    assert.throws(() => parseDuration(Number.MAX_VALUE), /invalid duration/);
+  });
+});
+
+describe('built-in module options', () => {
+  it('are validated when the file loads, naming the key path', () => {
+    const m = problems({
+      daemonModules: {
+        TaskWorker: { options: { maxTasks: 0, maxRssMb: 'big', concurrency: 5000 } },
+        Maintenance: { options: { pruneAfter: 'soon' } },
+      },
+    });
+    assert.match(m, /key "daemonModules\.TaskWorker\.options\.maxTasks": got 0; expected a whole number ≥ 1/);
+    assert.match(m, /key "daemonModules\.TaskWorker\.options\.maxRssMb": got "big"; expected a whole number ≥ 0/);
+    assert.match(m, /key "daemonModules\.TaskWorker\.options\.concurrency": got 5000; expected a whole number from 1 to 1000/);
+    assert.match(m, /key "daemonModules\.Maintenance\.options\.pruneAfter": got "soon"; expected a duration such as "7 days", or false/);
+    assert.match(problems({ daemonModules: { Maintenance: { options: { pruneAfter: 0 } } } }), /pruneAfter": got 0;.*or false to keep/);
+  });
+
+  it("refuse unknown keys; a custom module's options stay free-form", () => {
+    const m = problems({ daemonModules: { TaskWorker: { options: { maxTask: 10 } }, Scheduler: { options: { tick: 1 } } } });
+    assert.match(m, /unknown key "daemonModules\.TaskWorker\.options\.maxTask"/);
+    assert.match(m, /unknown key "daemonModules\.Scheduler\.options\.tick"/);
+    const c = loadConfig({
+      cwd: dir,
+      env: {},
+      overrides: {
+        daemonModules: {
+          Mine: { module: 'mine.ts', options: { anything: [1, 'two'] } },
+          TaskWorker: { options: { maxTasks: 50, maxRssMb: 0, queues: ['mail'] } },
+          Maintenance: { options: { pruneAfter: false } },
+        },
+      },
+    });
+    assert.deepEqual(c.daemonModules.Mine?.options, { anything: [1, 'two'] });
+    // Kept as written (listings show them so); the module reads them typed.
+    assert.deepEqual(c.daemonModules.TaskWorker?.options, { maxTasks: 50, maxRssMb: 0, queues: ['mail'] });
+    assert.deepEqual(c.daemonModules.Maintenance?.options, { pruneAfter: false });
+  });
+});
+
+describe('size limits', () => {
+  it('default to 1 MB each and resolve to bytes', () => {
+    const c = loadConfig({ cwd: dir, env: {} });
+    assert.deepEqual(c.limits, { payloadBytes: 1_048_576, resultBytes: 1_048_576, outputBytes: 1_048_576 });
+    const set = loadConfig({ cwd: dir, env: {}, overrides: { limits: { payload: '2 MB', result: 4096, output: '512 KB' } } });
+    assert.deepEqual(set.limits, { payloadBytes: 2_097_152, resultBytes: 4096, outputBytes: 524_288 });
+  });
+
+  it('refuse what is not a size, naming the key', () => {
+    const m = problems({ limits: { payload: 'lots', result: 0, output: '1 TB', extra: 1 } });
+    assert.match(m, /key "limits\.payload": got "lots"; expected a number of bytes/);
+    assert.match(m, /key "limits\.result": got 0; expected a number of bytes/);
+    assert.match(m, /key "limits\.output": got "1 TB"/);
+    assert.match(m, /unknown key "limits\.extra"/);
+    assert.match(problems({ limits: { payload: '1 GB' } }), /key "limits\.payload": got "1 GB"; must be at most 209,715,200 bytes/);
+    assert.equal(parseSize('1.5 KB'), 1536);
+    assert.equal(parseSize('10'), 10);
   });
 });

@@ -1,15 +1,17 @@
 // Built-in module Maintenance: returns tasks of dead workers to the queue once their lease expires
 // (workers do it too; this covers a cluster with no idle worker) and prunes finished tasks.
 import { parseDuration } from '../../config/duration.js';
+import type { BuiltInModuleOptions } from '../../config/schema.js';
 import { isoSeconds } from '../../model/clock.js';
 import type { DaemonModule, ModuleContext } from '../module.js';
 
 export const settings = { sleep: '1 minute' };
 
 export default function maintenance(ctx: ModuleContext): DaemonModule {
-  const raw = ctx.options.pruneAfter;
-  // false or 0 keeps finished tasks forever.
-  const pruneAfterMs = raw === false || raw === 0 ? null : parseDuration((raw as string | number | undefined) ?? '7 days', 'pruneAfter');
+  // Validated by the config schema (BUILT_IN_MODULE_OPTIONS.Maintenance) when the file was loaded.
+  const { pruneAfter = '7 days' } = ctx.options as BuiltInModuleOptions<'Maintenance'>;
+  // false keeps finished tasks forever.
+  const pruneAfterMs = pruneAfter === false ? null : parseDuration(pruneAfter, 'pruneAfter');
   const last = { at: null as Date | null, rescued: 0, pruned: 0 };
   return {
     async run() {

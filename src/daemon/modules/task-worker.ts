@@ -1,6 +1,7 @@
 // Built-in module TaskWorker: the task worker. Discards itself (finishing its running tasks first,
 // claiming no new ones) after `maxTasks` tasks or once its memory passes `maxRssMb`, so a daemon
 // that runs for weeks stays bounded; the main daemon starts a fresh one at once.
+import type { BuiltInModuleOptions } from '../../config/schema.js';
 import { isoSeconds } from '../../model/clock.js';
 import type { Worker } from '../../worker/worker.js';
 import type { DaemonModule, ModuleContext } from '../module.js';
@@ -8,11 +9,8 @@ import type { DaemonModule, ModuleContext } from '../module.js';
 export const settings = { sleep: '1s' };
 
 export default function taskWorker(ctx: ModuleContext): DaemonModule {
-  const o = ctx.options;
-  const maxTasks = typeof o.maxTasks === 'number' && o.maxTasks > 0 ? o.maxTasks : undefined;
-  const maxRssMb = typeof o.maxRssMb === 'number' ? o.maxRssMb : 512;
-  const concurrency = typeof o.concurrency === 'number' ? o.concurrency : undefined;
-  const queues = Array.isArray(o.queues) ? o.queues.map(String) : undefined;
+  // Validated by the config schema (BUILT_IN_MODULE_OPTIONS.TaskWorker) when the file was loaded.
+  const { maxTasks, maxRssMb = 512, concurrency, queues } = ctx.options as BuiltInModuleOptions<'TaskWorker'>;
   let worker: Worker | null = null;
 
   const retire = async (why: string) => {
