@@ -1,24 +1,11 @@
-// The task: its fields, its statuses and the transitions allowed between them.
-// Knows nothing of storage or execution.
+// The task: its fields and its statuses (the lifecycle between them is drawn in docs/architecture.md
+// and kept by each store's SQL). Knows nothing of storage or execution.
 
 export const TASK_STATUSES = ['WAITING', 'STARTED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Statuses a task never leaves on its own (only `retry` moves FAILED or CANCELLED back). */
 export const FINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
-
-/**
- * Allowed transitions. WAITING → STARTED on claim; STARTED → WAITING on release
- * (graceful stop), lease expiry or a retry with backoff; FAILED | CANCELLED →
- * WAITING on an explicit retry.
- */
-export const TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
-  WAITING: ['STARTED', 'CANCELLED', 'FAILED'],
-  STARTED: ['COMPLETED', 'FAILED', 'WAITING', 'CANCELLED'],
-  COMPLETED: [],
-  FAILED: ['WAITING'],
-  CANCELLED: ['WAITING'],
-};
 
 export function isTaskStatus(value: string): value is TaskStatus {
   return (TASK_STATUSES as readonly string[]).includes(value);
@@ -88,6 +75,7 @@ export interface NewTask {
   scheduledFor?: Date | null;
 }
 
+/** A task name in its stored form: lower case (names match case-insensitively; see validateTaskName). */
 export const TASK_NAME_PATTERN = /^[a-z0-9][a-z0-9_/-]*$/;
 
 export const DEFAULT_QUEUE = 'default';
