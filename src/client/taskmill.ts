@@ -1,7 +1,8 @@
 // The client API: what an application (or the CLI, or the daemon) uses to add, inspect and control tasks.
 // Input is validated here, at the edge; the store below trusts it.
 import { existsSync } from 'node:fs';
-import { parseDuration } from '../config/duration.js';
+import { parseBoundedDuration, parseDuration } from '../config/duration.js';
+import { formatSize } from '../config/size.js';
 import { type LoadOptions, loadConfig } from '../config/load.js';
 import type { Config, ConfigInput } from '../config/schema.js';
 import { type Clock, type Random, systemClock } from '../model/clock.js';
@@ -126,7 +127,9 @@ export class Taskmill {
     if (filter.limit !== undefined && (!Number.isInteger(filter.limit) || filter.limit < 1)) {
       throw new InvalidInputError(`invalid limit ${filter.limit}: use a whole number of 1 or more.`);
     }
-    const f: TaskFilter = { ...filter, status: statuses as TaskStatus[] | undefined };
+    // Names are stored lower case, so "GENERATE_CACHE" finds the tasks it added.
+    const name = filter.name === undefined ? undefined : filter.name.toLowerCase();
+    const f: TaskFilter = { ...filter, name, status: statuses as TaskStatus[] | undefined };
     return this.store.list(f);
   }
 
@@ -279,19 +282,22 @@ export class Taskmill {
     }
   }
 
-  /** Refuses an invalid name, and an unknown one when this process can see the tasks folder. */
-  private checkTaskName(name: string): void {
-    validateTaskName(name);
-    if (!existsSync(this.config.tasksDir) || this.handlers.has(name)) return;
-    this.handlers.reset();
-    if (!this.handlers.has(name)) throw new UnknownTaskError(name, this.handlers.names(), this.config.tasksDir);
+  /**
+   * Returns the name's stored form (lower case); refuses an invalid name, and an unknown one when this
+   * process can see the tasks folder. An unknown name costs a directory scan at most, never an import.
+   */
+  private checkTaskName(name: string): string {
+    const canonical = validateTaskName(name);
+    if (existsSync(this.config.tasksDir) && !this.handlers.has(canonical)) {
+      throw new UnknownTaskError(canonical, this.handlers.names(), this.config.tasksDir);
+    }
+    return canonical;
   }
 
   /** Resolves defaults (explicit option, then the handler's `options` export, then the config) and validates. */
   private async prepare(spec: TaskSpec, now: Date): Promise<NewTask> {
-    const { name } = spec;
-    if (typeof name !== 'string') throw new InvalidInputError('a task needs a name (a string).');
-    validateTaskName(name);
+    if (typeof spec.name !== 'string') throw new InvalidInputError('a task needs a name (a string).');
+    const name = this.checkTaskName(spec.name);
     const o = spec.options ?? {};
     const typeOptions = await this.handlerOptions(name);
     const d = this.config.defaults;
@@ -306,14 +312,14 @@ export class Taskmill {
         throw new InvalidInputError(`invalid runAt "${String(o.runAt)}": use an ISO-8601 time such as 2026-12-01T09:00:00Z.`);
       }
     } else if (o.delay !== undefined) {
-      runAt = new Date(now.getTime() + parseDuration(o.delay, 'delay'));
+      runAt = new Date(now.getTime() + parseBoundedDuration(o.delay, 'delay', { min: 0 }));
     }
     const after = o.after === undefined ? [] : Array.isArray(o.after) ? [...o.after] : [o.after as number];
     for (const id of after) checkId(id, 'prerequisite id');
 
     return {
       name,
-      payload: toJsonPayload(spec.payload ?? {}),
+      payload: toJsonPayload(name, spec.payload ?? {}, this.config.limits.payloadBytes),
       queue: checkQueue(o.queue ?? typeOptions.queue ?? 'default'),
       priority: checkInt(o.priority ?? typeOptions.priority ?? 0, 'priority', -1_000_000),
       runAt,
@@ -323,7 +329,8 @@ export class Taskmill {
         maxMs:
           o.backoffMax !== undefined ? parseDuration(o.backoffMax, 'backoffMax') : (typeOptions.backoffMaxMs ?? d.backoffMax),
       },
-      timeoutMs: o.timeout !== undefined ? positive(parseDuration(o.timeout, 'timeout'), 'timeout') : (typeOptions.timeoutMs ?? d.timeout),
+      // Longer than a timer's range is fine: passed through unchanged, the worker waits in steps.
+      timeoutMs: o.timeout !== undefined ? parseBoundedDuration(o.timeout, 'timeout') : (typeOptions.timeoutMs ?? d.timeout),
       prerequisites: after,
       uniqueKey: o.uniqueKey === undefined ? null : checkText(o.uniqueKey, 'uniqueKey'),
       note: o.note === undefined ? null : checkText(o.note, 'note'),
@@ -337,10 +344,6 @@ export class Taskmill {
    */
   private async handlerOptions(name: string): Promise<ResolvedHandlerOptions> {
     if (!existsSync(this.config.tasksDir)) return {};
-    if (!this.handlers.has(name)) {
-      this.handlers.reset();
-      if (!this.handlers.has(name)) throw new UnknownTaskError(name, this.handlers.names(), this.config.tasksDir);
-    }
     const handler = await this.handlers.load(name);
     return handler?.options ?? {};
   }
@@ -360,11 +363,6 @@ function checkInt(value: number, what: string, min: number): number {
   return value;
 }
 
-function positive(ms: number, what: string): number {
-  if (ms <= 0) throw new InvalidInputError(`invalid ${what}: it must be longer than 0.`);
-  return ms;
-}
-
 function checkQueue(queue: string): string {
   if (typeof queue !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(queue)) {
     throw new InvalidInputError(`invalid queue ${JSON.stringify(queue)}: use letters, digits, "_", "-", "." or ":".`);
@@ -376,10 +374,20 @@ function checkText(value: string, what: string): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 10_000) {
     throw new InvalidInputError(`invalid ${what}: use a non-empty string of at most 10,000 characters.`);
   }
+  if (value.includes('\u0000')) {
+    throw new InvalidInputError(`invalid ${what}: it contains the NUL character (\\u0000), which PostgreSQL cannot store; remove it.`);
+  }
   return value;
 }
 
-function toJsonPayload(payload: unknown): Json {
+/** `\u0000` in JSON text that is an escape, not an escaped backslash followed by "u0000". */
+const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
+/**
+ * The payload as stored: JSON, within `limitBytes` of JSON text, and without the NUL character, which
+ * PostgreSQL's jsonb cannot hold; refused on SQLite too, so a task behaves alike on both engines.
+ */
+function toJsonPayload(name: string, payload: unknown, limitBytes: number): Json {
   let text: string | undefined;
   try {
     text = JSON.stringify(payload);
@@ -387,5 +395,21 @@ function toJsonPayload(payload: unknown): Json {
     throw new InvalidInputError(`the payload is not JSON: ${(err as Error).message}.`);
   }
   if (text === undefined) throw new InvalidInputError('the payload is not JSON (a function, symbol or undefined).');
+  // Cheap bound first: no character takes more than 3 bytes of UTF-8 (a surrogate pair is 4 for 2).
+  if (text.length * 3 > limitBytes) {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > limitBytes) {
+      throw new InvalidInputError(
+        `the payload of "${name}" is ${formatSize(bytes)} of JSON, over the limit of ${formatSize(limitBytes)}; ` +
+          'store large data elsewhere and pass a reference, or raise "limits.payload" in the config.',
+      );
+    }
+  }
+  if (text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
+    throw new InvalidInputError(
+      `the payload of "${name}" contains the NUL character (\\u0000) in a string or key, which PostgreSQL cannot store ` +
+        '(refused on every engine, so a task behaves alike on both); remove it, or encode the data (e.g. base64).',
+    );
+  }
   return JSON.parse(text) as Json;
 }

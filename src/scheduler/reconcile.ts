@@ -49,14 +49,14 @@ export function checkScheduleName(name: unknown): string {
 }
 
 /**
- * Validates one schedule; `checkTask` refuses an unknown task name. Every message names the schedule,
- * the field and the fix.
+ * Validates one schedule; `checkTask` refuses an unknown task name and returns its stored form (lower
+ * case: "GENERATE_CACHE" is the task "generate_cache"). Every message names the schedule, the field and the fix.
  */
 export function toDefinition(
   name: string,
   raw: unknown,
   source: ScheduleDefinition['source'],
-  checkTask: (task: string) => void,
+  checkTask: (task: string) => string,
 ): ScheduleDefinition {
   const where = `schedule "${name}"`;
   const parsed = specSchema.safeParse(raw);
@@ -70,8 +70,9 @@ export function toDefinition(
     throw new InvalidInputError(`${where}: ${message}.`);
   }
   const s = parsed.data;
+  let task: string;
   try {
-    checkTask(s.task);
+    task = checkTask(s.task);
   } catch (err) {
     throw new InvalidInputError(`${where}: field "task": ${(err as Error).message}`);
   }
@@ -84,7 +85,7 @@ export function toDefinition(
   }
   return {
     name,
-    task: s.task,
+    task,
     payload,
     rule,
     catchUp: s.catchUp ?? 'last',
@@ -106,7 +107,7 @@ export interface ReconcileReport {
 export async function reconcileSchedules(
   store: Store,
   entries: readonly unknown[],
-  checkTask: (task: string) => void,
+  checkTask: (task: string) => string,
   now: Date,
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { added: [], changed: [], removed: [], errors: [] };

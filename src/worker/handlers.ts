@@ -1,10 +1,11 @@
-// Handlers are plain modules found by name in the tasks folder: tasks/billing/charge.ts is "billing/charge".
+// Handlers are plain modules found by name in the tasks folder: tasks/billing/charge.ts is "billing/charge"
+// (names match whatever their case: tasks/SendMail.ts is "sendmail").
 // A .ts handler runs without a build step: tsx is registered before the first one is imported.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { type Stats, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
+import { parseBoundedDuration, parseDuration } from '../config/duration.js';
 import { HandlerError, InvalidInputError } from '../model/errors.js';
 import type { Json, Task } from '../model/task.js';
 import { TASK_NAME_PATTERN } from '../model/task.js';
@@ -85,28 +86,47 @@ export interface LoadedHandler {
   options: ResolvedHandlerOptions;
 }
 
+// In order of preference when one name has several files: a compiled twin (.js) does not clash.
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
-/** How often a loaded handler's file is checked to still exist. */
+/** How often a loaded handler's file is checked for a change or deletion. */
 const CHECK_FILE_MS = 1_000;
 
-/** Refuses names the tasks folder could not hold (and so anything reaching outside it). */
-export function validateTaskName(name: string): void {
-  if (!TASK_NAME_PATTERN.test(name) || name.includes('//') || name.endsWith('/')) {
+/** Under a burst of unknown names, the folder is re-read at most this often (unless it changed). */
+const RESCAN_MS = 250;
+
+/**
+ * Checks a task name and returns its one stored form, lower case: "GENERATE_CACHE", as the ANDS task
+ * manager writes it, is the task "generate_cache". Refuses names the tasks folder could not hold
+ * (and so anything reaching outside it).
+ */
+export function validateTaskName(name: string): string {
+  const canonical = name.toLowerCase();
+  if (!TASK_NAME_PATTERN.test(canonical) || canonical.includes('//') || canonical.endsWith('/')) {
     throw new InvalidInputError(
-      `invalid task name "${name}": use lower-case letters, digits, "_", "-" and "/" for sub-folders, starting with a letter or digit (as in "send-email" or "billing/charge").`,
+      `invalid task name "${name}": use letters, digits, "_", "-" and "/" for sub-folders, starting with a letter or digit (as in "send-email" or "billing/charge"); case does not matter.`,
     );
   }
+  return canonical;
 }
 
-/** Maps task names to handler files under `tasksDir`; skips files and folders starting with "_". */
-export function discoverHandlers(tasksDir: string): Map<string, string> {
-  const found = new Map<string, string>();
+interface Folder {
+  /** Task name (lower case) → handler file. */
+  files: Map<string, string>;
+  /** Every directory read → its mtime (-1 when missing): a file added, removed or renamed changes one. */
+  dirs: Map<string, number>;
+}
+
+function scanFolder(tasksDir: string): Folder {
+  const files = new Map<string, { file: string; rank: number }>();
+  const dirs = new Map<string, number>();
   const walk = (dir: string, prefix: string) => {
     let entries: string[];
     try {
+      dirs.set(dir, statSync(dir).mtimeMs);
       entries = readdirSync(dir).sort();
     } catch {
+      dirs.set(dir, -1);
       return;
     }
     for (const entry of entries) {
@@ -122,102 +142,157 @@ export function discoverHandlers(tasksDir: string): Map<string, string> {
         walk(full, `${prefix}${entry}/`);
         continue;
       }
-      const ext = EXTENSIONS.find((e) => entry.endsWith(e));
-      if (!ext || entry.endsWith('.d.ts') || /\.(test|spec)\.[mc]?[jt]s$/.test(entry)) continue;
-      const name = `${prefix}${entry.slice(0, -ext.length)}`;
-      // The first extension found wins (.ts before .js), so a compiled twin does not clash.
-      if (TASK_NAME_PATTERN.test(name) && !found.has(name)) found.set(name, full);
+      const rank = EXTENSIONS.findIndex((e) => entry.endsWith(e));
+      if (rank < 0 || entry.endsWith('.d.ts') || /\.(test|spec)\.[mc]?[jt]s$/.test(entry)) continue;
+      const name = `${prefix}${entry.slice(0, -(EXTENSIONS[rank] as string).length)}`.toLowerCase();
+      if (!TASK_NAME_PATTERN.test(name)) continue;
+      // .ts before .mts, .js, .mjs; for the same extension, the first in sorted order (so of
+      // SendMail.ts and sendmail.ts, SendMail.ts: upper case sorts first).
+      const seen = files.get(name);
+      if (!seen || rank < seen.rank) files.set(name, { file: full, rank });
     }
   };
   walk(tasksDir, '');
-  return found;
+  return { files: new Map([...files].map(([name, f]) => [name, f.file])), dirs };
+}
+
+/** Maps task names (lower case) to handler files under `tasksDir`; skips files and folders starting with "_". */
+export function discoverHandlers(tasksDir: string): Map<string, string> {
+  return scanFolder(tasksDir).files;
 }
 
 type HandlerModule = { default?: unknown; options?: unknown };
 
 /**
+ * Imported handler files by path + mtime + size, shared by every registry in the process: an
+ * unchanged file is never imported twice (each import of TypeScript costs a module and a loader that
+ * are never freed). A file that failed keeps failing the same way until it changes.
+ */
+const imported = new Map<string, Promise<HandlerModule>>();
+
+/**
  * Imports a handler file. TypeScript goes through tsx's scoped import, which works whatever the
  * nearest package.json says; a file compiled as CommonJS arrives wrapped once more in `default`.
+ * The version in the query string makes Node import changed code instead of its cached module.
  */
-async function importModule(url: URL): Promise<HandlerModule> {
-  let mod: HandlerModule;
-  if (/\.m?ts$/.test(url.pathname)) {
-    const { tsImport } = await import('tsx/esm/api');
-    mod = (await tsImport(url.href, import.meta.url)) as HandlerModule;
-  } else {
-    mod = (await import(url.href)) as HandlerModule;
+function importModule(file: string, version: string): Promise<HandlerModule> {
+  const key = `${file}\0${version}`;
+  let pending = imported.get(key);
+  if (!pending) {
+    const url = pathToFileURL(file);
+    url.search = `?v=${version}`;
+    pending = (async () => {
+      let mod: HandlerModule;
+      if (/\.m?ts$/.test(file)) {
+        const { tsImport } = await import('tsx/esm/api');
+        mod = (await tsImport(url.href, import.meta.url)) as HandlerModule;
+      } else {
+        mod = (await import(url.href)) as HandlerModule;
+      }
+      const inner = mod.default as HandlerModule | undefined;
+      if (inner && typeof inner === 'object' && typeof inner.default === 'function') return inner;
+      return mod;
+    })();
+    imported.set(key, pending);
   }
-  const inner = mod.default as HandlerModule | undefined;
-  if (inner && typeof inner === 'object' && typeof inner.default === 'function') return inner;
-  return mod;
+  return pending;
 }
 
-/** Loads handlers by name, caching each module until `reset()` (which picks up changed code). */
-export class HandlerRegistry {
-  private files: Map<string, string> | null = null;
-  private readonly loaded = new Map<string, Promise<LoadedHandler>>();
-  private generation = 0;
-  private readonly checkedAt = new Map<string, number>();
+interface Current {
+  file: string;
+  version: string;
+  checkedAt: number;
+  handler: Promise<LoadedHandler>;
+}
 
-  constructor(readonly tasksDir: string) {}
+/**
+ * Loads handlers by name (case-insensitive). The folder is re-read when a name is not known, at
+ * most every RESCAN_MS unless one of its directories changed; a loaded handler's file is checked
+ * every CHECK_FILE_MS, and re-imported only when it changed.
+ */
+export class HandlerRegistry {
+  private folder: Folder | null = null;
+  private scannedAt = 0;
+  private readonly current = new Map<string, Current>();
+
+  constructor(
+    readonly tasksDir: string,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Known task names, sorted. */
   names(): string[] {
     return [...this.index().keys()].sort();
   }
 
+  /** Whether a handler file provides `name`; an unknown name re-reads the folder (see RESCAN_MS). */
   has(name: string): boolean {
-    return this.index().has(name);
+    return this.find(name.toLowerCase()) !== undefined;
   }
 
-  /** Forgets files and modules, so the next load reads the folder and the code again. */
+  /** Forgets the folder's index, so the next lookup reads it again (loaded code is kept until its file changes). */
   reset(): void {
-    this.files = null;
-    this.loaded.clear();
-    this.checkedAt.clear();
-    this.generation++;
+    this.folder = null;
   }
 
   /** The handler for `name`, or null when no file provides it any more. Throws HandlerError for a broken file. */
   async load(name: string): Promise<LoadedHandler | null> {
-    let pending = this.loaded.get(name);
-    const cachedFile = pending ? this.files?.get(name) : undefined;
+    const key = name.toLowerCase();
+    const now = this.now();
+    const cur = this.current.get(key);
     // Checked at most every CHECK_FILE_MS per task type: a stat per task costs 4 % of a drain.
-    const now = Date.now();
-    const due = pending !== undefined && (this.checkedAt.get(name) ?? 0) + CHECK_FILE_MS <= now;
-    if (due) this.checkedAt.set(name, now);
-    if (pending && cachedFile && due && !existsSync(cachedFile)) {
-      // The file was deleted since it was loaded: the task type is gone, whatever is cached.
+    if (cur && cur.checkedAt + CHECK_FILE_MS > now) return cur.handler;
+    let file = this.find(key);
+    let stat = file === undefined ? undefined : statOf(file);
+    if (file !== undefined && !stat) {
+      // Deleted since the folder was read: read it again (another extension may remain).
       this.reset();
-      pending = undefined;
+      file = this.find(key);
+      stat = file === undefined ? undefined : statOf(file);
     }
-    if (!pending) {
-      let file = this.index().get(name);
-      if (!file) {
-        // A file added since the folder was last read.
-        this.files = null;
-        file = this.index().get(name);
-        if (!file) return null;
-      }
-      pending = this.importHandler(name, file);
-      this.loaded.set(name, pending);
-      pending.catch(() => this.loaded.delete(name));
+    if (file === undefined || !stat) {
+      this.current.delete(key);
+      return null;
     }
-    return pending;
+    const version = `${stat.mtimeMs}-${stat.size}`;
+    if (cur && cur.file === file && cur.version === version) {
+      cur.checkedAt = now;
+      return cur.handler;
+    }
+    const handler = this.importHandler(key, file, version);
+    this.current.set(key, { file, version, checkedAt: now, handler });
+    return handler;
+  }
+
+  private find(name: string): string | undefined {
+    const known = this.index().get(name);
+    if (known !== undefined) return known;
+    if (this.now() - this.scannedAt < RESCAN_MS && !this.folderChanged()) return undefined;
+    // A file added since the folder was last read.
+    this.reset();
+    return this.index().get(name);
   }
 
   private index(): Map<string, string> {
-    this.files ??= discoverHandlers(this.tasksDir);
-    return this.files;
+    if (!this.folder) {
+      this.folder = scanFolder(this.tasksDir);
+      this.scannedAt = this.now();
+    }
+    return this.folder.files;
   }
 
-  private async importHandler(name: string, file: string): Promise<LoadedHandler> {
-    const url = pathToFileURL(file);
-    // A new query string per generation makes Node import changed code instead of its cached module.
-    if (this.generation > 0) url.search = `?v=${this.generation}-${statSync(file).mtimeMs}`;
+  /** A stat per directory (usually one): far cheaper than reading the folder. */
+  private folderChanged(): boolean {
+    for (const [dir, mtime] of this.folder?.dirs ?? []) {
+      if ((statOf(dir)?.mtimeMs ?? -1) !== mtime) return true;
+    }
+    return false;
+  }
+
+  private async importHandler(name: string, file: string, version: string): Promise<LoadedHandler> {
     let mod: HandlerModule;
     try {
-      mod = await importModule(url);
+      mod = await importModule(file, version);
     } catch (err) {
       throw new HandlerError(`cannot load the handler of "${name}" from ${file}: ${(err as Error).message}`);
     }
@@ -227,6 +302,14 @@ export class HandlerRegistry {
       );
     }
     return { name, file, run: mod.default as Handler, options: resolveOptions(mod.options, file) };
+  }
+}
+
+function statOf(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
   }
 }
 
@@ -241,7 +324,7 @@ function resolveOptions(raw: unknown, file: string): ResolvedHandlerOptions {
   try {
     return {
       maxAttempts: o.maxAttempts,
-      timeoutMs: o.timeout === undefined ? undefined : parseDuration(o.timeout, 'timeout'),
+      timeoutMs: o.timeout === undefined ? undefined : parseBoundedDuration(o.timeout, 'timeout'),
       queue: o.queue,
       priority: o.priority,
       backoffBaseMs: o.backoff === undefined ? undefined : parseDuration(o.backoff, 'backoff'),

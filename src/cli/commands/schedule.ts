@@ -39,7 +39,7 @@ export function scheduleCommand(program: Command): void {
       const spec = scheduleSpec(flags);
       // Checked before the database is opened, so bad input never waits on a connection; the task name
       // is checked by the client, against the tasks folder.
-      toDefinition(checkScheduleName(name), spec, 'api', () => undefined);
+      toDefinition(checkScheduleName(name), spec, 'api', (task) => task);
       await withMill(command, async (mill) => printLine(scheduleLine(await mill.schedule(name, spec))));
     });
 
