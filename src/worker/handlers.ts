@@ -260,7 +260,8 @@ export class HandlerRegistry {
       return cur.handler;
     }
     const handler = this.importHandler(key, file, version);
-    this.current.set(key, { file, version, checkedAt: now, handler });
+    // Its first use checks the file again (an add loads it; the file may be gone when a worker runs it).
+    this.current.set(key, { file, version, checkedAt: -Infinity, handler });
     return handler;
   }
 
