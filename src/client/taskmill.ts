@@ -181,6 +181,7 @@ export class Taskmill {
       leaseMs: w.lease,
       queues: overrides.queues ?? w.queues ?? null,
       maxTasks: overrides.maxTasks,
+      limits: this.config.limits,
       enqueue: (name, payload, options) => this.add(name, payload, options),
       clock: this.clock,
       random: this.random,

@@ -88,3 +88,21 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('config limits reach the worker', () => {
+  it('a result over limits.result fails the attempt, naming the limit', async () => {
+    const sqlite = ENGINES.find((e) => e.name === 'sqlite')!;
+    const p = await makeProject(sqlite, { big: 'export default async () => ({ s: "x".repeat(5000) });' }, { limits: { result: 1000 } });
+    const worker = p.mill.worker();
+    try {
+      const t = await p.mill.add('big', {}, { maxAttempts: 1 });
+      worker.start();
+      const done = await p.mill.wait(t.id, { timeout: '20s' });
+      assert.equal(done.status, 'FAILED');
+      assert.match(done.error ?? '', /over the limit of 1000 \(limits\.result\)/);
+    } finally {
+      await worker.stop({ timeoutMs: 5000 });
+      await p.close();
+    }
+  });
+});
