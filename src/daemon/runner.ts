@@ -1,12 +1,13 @@
 // A module process: loads one daemon module and runs preRun → run → postRun until it is discarded
-// or stopped. Started by the main daemon (child_process.fork) with the module's name in the
-// environment; it re-reads the configuration, so a re-spawned module sees the current one.
+// or stopped. Started by the main daemon (child_process.fork) with the module's name as argument
+// and the rest in an `init` message; it re-reads the configuration, so a re-spawned module sees the
+// current one.
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Taskmill } from '../client/taskmill.js';
 import { openModuleLog } from './logging.js';
 import { type DaemonModule, loadModule, type ModuleContext, type ModuleSummary, type StepResult } from './module.js';
-import { daemonPaths, type ModuleState, type ToModule, type ToSupervisor } from './protocol.js';
+import { daemonPaths, type ModuleInit, type ModuleState, type ToModule, type ToSupervisor } from './protocol.js';
 
 const DB_RETRY_MS = 10_000;
 
@@ -15,17 +16,49 @@ const send = (m: ToSupervisor) => {
   if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
 };
 
+/** Messages that come before the module is loaded; `init` is the first the main daemon sends. */
+let early: ((m: ToModule) => void) | null = null;
+process.on('message', (m: ToModule) => early?.(m));
+
+/** Says hello and waits for `init`; a stop (or the main daemon leaving) before it ends the process. */
+function receiveInit(): Promise<ModuleInit> {
+  return new Promise((resolve) => {
+    const gone = () => process.exit(0);
+    early = (m) => {
+      if (m.t === 'init') {
+        process.off('disconnect', gone);
+        resolve(m);
+      } else if (m.t === 'stop') {
+        process.exit(0);
+      }
+    };
+    process.once('disconnect', gone);
+    send({ t: 'hello' });
+  });
+}
+
 async function main(): Promise<void> {
-  const name = process.env.TASKMILL_MODULE ?? '';
-  const debug = process.env.TASKMILL_DEBUG === '1';
+  const name = process.argv[2] ?? '';
+  const init = await receiveInit();
+  // Messages that arrive while the module loads are handled once it is loaded.
+  const queued: ToModule[] = [];
+  early = (m) => queued.push(m);
+  const stop = new AbortController();
+  // The main daemon going away (even kill -9) must not leave this process behind.
+  process.on('disconnect', () => {
+    if (!stop.signal.aborted) stop.abort();
+  });
+  // Whatever this process starts inherits its environment; the URL came over IPC instead.
+  delete process.env.TASKMILL_DATABASE;
+  const debug = init.debug;
+  const env = { ...process.env, TASKMILL_DATABASE: init.database ?? undefined };
   // The file as it is now; if it is broken, the main daemon's last good configuration.
   let config: Config;
   let configProblem: string | null = null;
   try {
-    config = loadConfig({ file: process.env.TASKMILL_CONFIG_FILE || undefined });
+    config = loadConfig({ file: init.configFile ?? undefined, env });
   } catch (err) {
-    if (!process.env.TASKMILL_GOOD_CONFIG) throw err;
-    config = JSON.parse(process.env.TASKMILL_GOOD_CONFIG) as Config;
+    config = init.goodConfig;
     configProblem = (err as Error).message;
   }
   const paths = daemonPaths(config.varDir);
@@ -34,10 +67,9 @@ async function main(): Promise<void> {
     name,
     level: debug ? 'debug' : config.log.level,
     retentionDays: config.log.retentionDays,
-    console: debug && process.env.TASKMILL_FOREGROUND === '1',
+    console: debug && init.foreground,
   });
   if (configProblem) log.logger.error('the config file is invalid; running on the last good configuration', { error: configProblem });
-  const stop = new AbortController();
   let stopForce = false;
   let millPromise: Promise<Taskmill> | null = null;
   const ctx: ModuleContext = {
@@ -46,7 +78,7 @@ async function main(): Promise<void> {
     config,
     log: log.logger,
     debug,
-    mill: () => (millPromise ??= Taskmill.open({ file: config.file ?? undefined, logger: log.logger })),
+    mill: () => (millPromise ??= Taskmill.open({ file: config.file ?? undefined, env, logger: log.logger })),
     signal: stop.signal,
     requestReload: () => send({ t: 'reload' }),
   };
@@ -81,7 +113,7 @@ async function main(): Promise<void> {
     return finish(1);
   }
 
-  process.on('message', (m: ToModule) => {
+  early = (m: ToModule) => {
     if (m.t === 'stop') {
       stopForce ||= m.force;
       if (!stop.signal.aborted) stop.abort();
@@ -89,11 +121,8 @@ async function main(): Promise<void> {
     } else if (m.t === 'summary') {
       void summarize(mod).then((summary) => send({ t: 'summary', id: m.id, summary }));
     }
-  });
-  // The main daemon going away (even kill -9) must not leave this process behind.
-  process.on('disconnect', () => {
-    if (!stop.signal.aborted) stop.abort();
-  });
+  };
+  for (const m of queued.splice(0)) early(m);
   process.on('SIGTERM', () => stop.abort());
   process.on('SIGINT', () => undefined);
 

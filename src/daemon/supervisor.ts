@@ -1,10 +1,8 @@
 // The main daemon: starts every enabled module in its own process and keeps it alive. A discarded
 // module is re-spawned at once; a crashed one after a growing delay (1 s doubling to 30 s). It
-// answers `status` and `summary` on a local socket, writes a heartbeat per host into the database,
-// and restarts the modules with the new configuration when ConfigSync says it changed.
+// answers on the control socket, writes a heartbeat per host into the database, copies what the
+// modules print into daemon.out, and restarts the modules when ConfigSync says the config changed.
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
@@ -12,9 +10,11 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../model/logger.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { openModuleLog } from './logging.js';
+import { type ControlCommand, type ControlServer, type DaemonIdentity, listenControl, makePrivateDir } from './control-socket.js';
+import { openModuleLog, openOutFile, type OutFile } from './logging.js';
 import { configuredModules, type ModuleSummary } from './module.js';
-import { daemonPaths, type ModuleState, type ToModule, type ToSupervisor } from './protocol.js';
+import { alreadyRunning, lookup, removePidFile, resolvedVarDir, withStartLock, writePidFile } from './pid-file.js';
+import { daemonPaths, type ModuleInit, type ModuleState, type ToModule, type ToSupervisor } from './protocol.js';
 
 export interface ModuleStatus {
   name: string;
@@ -58,12 +58,17 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   private config: Config;
+  /** Fixed at start: the pid file and socket stay where they were made even if a reload moves varDir. */
+  private readonly varDir: string;
   private readonly log: Logger;
   private readonly closeLog: () => void;
   private readonly slots = new Map<string, Slot>();
   private readonly startedAt = new Date();
   private readonly id: string;
-  private server: net.Server | null = null;
+  private server: ControlServer | null = null;
+  private out: OutFile | null = null;
+  /** TASKMILL_DATABASE as started; handed to the modules over IPC, never in their environment. */
+  private readonly databaseOverride: string | null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private store: Store | null = null;
   private stopping: Promise<void> | null = null;
@@ -72,8 +77,10 @@ export class Supervisor {
   private readonly pendingSummaries = new Map<number, (s: ModuleSummary[]) => void>();
 
   constructor(private readonly options: SupervisorOptions) {
-    this.config = loadConfig({ file: options.configFile ?? undefined });
-    const paths = daemonPaths(this.config.varDir);
+    this.databaseOverride = process.env.TASKMILL_DATABASE || null;
+    this.config = this.loadConfig();
+    this.varDir = this.config.varDir;
+    const paths = daemonPaths(this.varDir);
     const log = openModuleLog({
       dir: paths.logDir,
       name: 'Main',
@@ -89,15 +96,35 @@ export class Supervisor {
   }
 
   get paths() {
-    return daemonPaths(this.config.varDir);
+    return daemonPaths(this.varDir);
   }
 
-  /** Writes the pid file, opens the control socket and starts the modules. */
+  /**
+   * Takes the pid file (refusing when a daemon of this varDir runs), opens the control socket and
+   * starts the modules. The socket listens before the pid file appears, so a pid file naming a
+   * live daemon always has a socket that confirms it.
+   */
   async start(): Promise<void> {
     const { dir, pidFile } = this.paths;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(pidFile, `${process.pid}\n`);
-    await this.listen();
+    makePrivateDir(dir);
+    await withStartLock(this.varDir, async () => {
+      const running = await lookup(this.varDir, true);
+      if (running.pid !== null) throw alreadyRunning(running.pid);
+      if (running.stale) this.log.info('removed a stale pid file', { reason: running.stale.reason });
+      this.server = await listenControl(this.paths.socket, (cmd) => this.answer(cmd), (message, context) => this.log.warn(message, context));
+      try {
+        writePidFile(pidFile, process.pid);
+      } catch (err) {
+        await this.server.close();
+        this.server = null;
+        throw err;
+      }
+    });
+    this.out = openOutFile({
+      dir: this.paths.logDir,
+      retentionDays: this.config.log.retentionDays,
+      onError: (message, context) => this.log.error(message, context),
+    });
     for (const m of configuredModules(this.config)) if (m.enabled) this.spawn(m.name);
     this.log.info('daemon started', { pid: process.pid, modules: [...this.slots.keys()] });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
@@ -114,18 +141,34 @@ export class Supervisor {
       this.log.info('daemon stopping', { force });
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       await this.stopModules(force);
-      this.server?.close();
+      await this.server?.close();
       try {
         await this.store?.removeDaemon(this.id);
       } catch (err) {
         this.log.warn('could not remove the heartbeat', { error: (err as Error).message });
       }
       await this.store?.close().catch(() => undefined);
-      for (const f of [this.paths.pidFile, this.paths.socket]) rmSync(f, { force: true });
+      removePidFile(this.paths.pidFile, process.pid);
+      this.out?.close();
       this.log.info('daemon stopped');
       this.closeLog();
     })();
     return this.stopping;
+  }
+
+  /** What the control socket answers. */
+  private answer(cmd: ControlCommand): DaemonStatus | DaemonIdentity | Promise<unknown> {
+    if (cmd === 'summary') return this.summaries();
+    if (cmd === 'identity') return { pid: process.pid, varDir: resolvedVarDir(this.varDir), startedAt: this.startedAt.toISOString() };
+    return this.status();
+  }
+
+  /** The config file and TASKMILL_DATABASE as the daemon was started with it. */
+  private loadConfig(): Config {
+    return loadConfig({
+      file: this.options.configFile ?? undefined,
+      env: { ...process.env, TASKMILL_DATABASE: this.databaseOverride ?? undefined },
+    });
   }
 
   status(): DaemonStatus {
@@ -165,21 +208,20 @@ export class Supervisor {
 
   private spawn(name: string): void {
     const previous = this.slots.get(name);
-    const out = openSync(this.paths.outFile, 'a');
     const inherit = this.options.debug && this.options.foreground;
-    const child = fork(RUNNER, [], {
-      env: {
-        ...process.env,
-        TASKMILL_MODULE: name,
-        TASKMILL_CONFIG_FILE: this.config.file ?? '',
-        // A module re-spawned while the file is broken runs on this instead of failing to start.
-        TASKMILL_GOOD_CONFIG: JSON.stringify(this.config),
-        TASKMILL_DEBUG: this.options.debug ? '1' : '0',
-        TASKMILL_FOREGROUND: this.options.foreground ? '1' : '0',
-      },
+    // The name in argv shows in `ps`; the rest comes over IPC (see ModuleInit). The database URL
+    // stays out of the environment, which every process the module starts would inherit.
+    const env = { ...process.env };
+    delete env.TASKMILL_DATABASE;
+    const child = fork(RUNNER, [name], {
+      env,
       cwd: this.config.baseDir,
-      stdio: inherit ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', out, out, 'ipc'],
+      stdio: inherit ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe', 'ipc'],
     });
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (d: Buffer) => this.out?.write(d));
+      stream?.on('error', (err) => this.log.warn('reading a module output failed', { module: name, error: err.message }));
+    }
     const slot: Slot = {
       status: {
         name,
@@ -214,7 +256,17 @@ export class Supervisor {
   }
 
   private onMessage(slot: Slot, m: ToSupervisor): void {
-    if (m.t === 'state') {
+    if (m.t === 'hello') {
+      const init: ModuleInit = {
+        t: 'init',
+        configFile: this.config.file,
+        goodConfig: this.config,
+        database: this.databaseOverride,
+        debug: this.options.debug,
+        foreground: this.options.foreground,
+      };
+      if (slot.child) this.send(slot.child, init);
+    } else if (m.t === 'state') {
       slot.status.state = m.state;
       slot.status.loops = m.loops;
       if (m.lastError) slot.status.lastError = m.lastError;
@@ -259,7 +311,7 @@ export class Supervisor {
     if (this.reloading || this.stopping) return;
     let next: Config;
     try {
-      next = loadConfig({ file: this.options.configFile ?? undefined });
+      next = this.loadConfig();
     } catch (err) {
       this.log.error('the changed config is invalid; keeping the last good one', { error: (err as Error).message });
       return;
@@ -323,101 +375,4 @@ export class Supervisor {
       await s?.close().catch(() => undefined);
     }
   }
-
-  /** A JSON-lines control socket for `taskmill status` and `taskmill summary`. */
-  private async listen(): Promise<void> {
-    const { socket } = this.paths;
-    rmSync(socket, { force: true });
-    this.server = net.createServer((conn) => {
-      let buf = '';
-      conn.on('data', (d) => {
-        buf += d.toString();
-        if (!buf.includes('\n')) return;
-        let cmd = '';
-        try {
-          cmd = (JSON.parse(buf.slice(0, buf.indexOf('\n'))) as { cmd?: string }).cmd ?? '';
-        } catch {
-          conn.end(`${JSON.stringify({ error: 'bad request' })}\n`);
-          return;
-        }
-        const answer = cmd === 'summary' ? this.summaries() : Promise.resolve(this.status());
-        answer.then(
-          (value) => conn.end(`${JSON.stringify(value)}\n`),
-          (err: Error) => conn.end(`${JSON.stringify({ error: err.message })}\n`),
-        );
-      });
-      conn.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server?.once('error', reject);
-      this.server?.listen(socket, () => resolve());
-    });
-  }
-}
-
-/** The pid in the pid file if that process is alive; a stale file is removed (and reported). */
-export function runningPid(varDir: string): { pid: number | null; stale: number | null } {
-  const { pidFile } = daemonPaths(varDir);
-  // The daemon removes its file as it stops, so the file may vanish between any two steps here.
-  const text = readPidFile(pidFile);
-  if (text === null) return { pid: null, stale: null };
-  const pid = Number(text.trim());
-  if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) return { pid, stale: null };
-  // Removed only if it still holds what was read: a daemon starting meanwhile writes its own.
-  if (readPidFile(pidFile) === text) rmSync(pidFile, { force: true });
-  return { pid: null, stale: Number.isInteger(pid) ? pid : null };
-}
-
-/** The pid file's text, or null when there is none. */
-export function readPidFile(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-/**
- * Whether a process runs. A zombie does not: it has exited and waits for its parent to reap it,
- * which for a detached daemon is PID 1 — late, or never in a container whose PID 1 is no init.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return true; // no /proc (not Linux): kill(0) is all we know
-  }
-}
-
-/** Asks the running daemon over its control socket. */
-export function askDaemon<T>(varDir: string, cmd: 'status' | 'summary', timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const conn = net.createConnection(daemonPaths(varDir).socket);
-    let buf = '';
-    const timer = setTimeout(() => {
-      conn.destroy();
-      reject(new Error(`the daemon did not answer "${cmd}" within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    conn.on('connect', () => conn.write(`${JSON.stringify({ cmd })}\n`));
-    conn.on('data', (d) => (buf += d.toString()));
-    conn.on('end', () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(buf) as T);
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
-    conn.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }

@@ -1,13 +1,16 @@
 // `taskmill start [--debug] [--foreground]`: the main daemon, detached unless --foreground.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { TaskmillError } from '../../model/errors.js';
+import { askDaemon } from '../../daemon/control-socket.js';
+import { prepare } from '../../daemon/logging.js';
+import { alreadyRunning, findDaemon, readPidFile } from '../../daemon/pid-file.js';
 import { daemonPaths } from '../../daemon/protocol.js';
-import { askDaemon, readPidFile, runningPid, Supervisor } from '../../daemon/supervisor.js';
+import { Supervisor } from '../../daemon/supervisor.js';
 import { globalOptions } from '../open.js';
 import { printError, printLine } from '../output.js';
 
@@ -27,19 +30,20 @@ export function startCommand(program: Command): void {
     .action(async (flags: StartFlags, command: Command) => {
       const configFile = globalOptions(command).config;
       const config = loadConfig({ file: configFile });
-      refuseIfRunning(config);
+      await refuseIfRunning(config);
       if (flags.foreground) await runForeground(config, flags);
       else await startDetached(config, flags, configFile);
     });
 }
 
-/** Exported for the watchdog. */
-export function refuseIfRunning(config: Config): void {
-  const { pid, stale } = runningPid(config.varDir);
-  if (pid !== null) {
-    throw new TaskmillError('ALREADY_RUNNING', `the daemon is already running (pid ${pid}); stop it first with "taskmill stop".`);
-  }
-  if (stale !== null) printLine(`removed a stale pid file (pid ${stale} is not running)`);
+/**
+ * A quick refusal with the running daemon's pid. The daemon itself decides again, under the start
+ * lock, so two starts at the same moment still leave one daemon.
+ */
+async function refuseIfRunning(config: Config): Promise<void> {
+  const { pid, stale } = await findDaemon(config.varDir, { clean: true });
+  if (pid !== null) throw alreadyRunning(pid);
+  if (stale !== null) printLine(`removed a stale pid file (${stale.reason})`);
 }
 
 async function runForeground(config: Config, flags: StartFlags): Promise<void> {
@@ -64,15 +68,22 @@ async function runForeground(config: Config, flags: StartFlags): Promise<void> {
 
 export async function startDetached(config: Config, flags: StartFlags, configFile: string | undefined): Promise<number> {
   const paths = daemonPaths(config.varDir);
-  mkdirSync(paths.logDir, { recursive: true });
-  const out = openSync(paths.outFile, 'a');
+  // Rotated now if it is from an earlier day, so the daemon's own start-up errors land in today's.
+  prepare({ dir: paths.logDir, name: 'daemon', ext: '.out', retentionDays: config.log.retentionDays, now: () => new Date() });
+  const out = openSync(paths.outFile, 'a', 0o600);
   const args = [MAIN, ...(configFile ? ['--config', configFile] : []), 'start', '--foreground', ...(flags.debug ? ['--debug'] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], cwd: process.cwd(), env: process.env });
   child.unref();
+  closeSync(out);
   const pid = child.pid ?? 0;
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      // Another start won the race: name the daemon that runs.
+      const running = await findDaemon(config.varDir);
+      if (running.pid !== null) throw alreadyRunning(running.pid);
+      break;
+    }
     if (readPidFile(paths.pidFile)?.trim() === String(pid)) {
       try {
         await askDaemon(config.varDir, 'status', 2_000);

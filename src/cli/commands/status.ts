@@ -1,7 +1,9 @@
 // `taskmill status [--json]`: exit 0 when the daemon runs, 3 when not (the LSB convention).
 import type { Command } from 'commander';
 import { HEARTBEAT_STALE_MS, type DaemonHeartbeat } from '../../model/daemon.js';
-import { askDaemon, type DaemonStatus, runningPid } from '../../daemon/supervisor.js';
+import { askDaemon } from '../../daemon/control-socket.js';
+import { findDaemon } from '../../daemon/pid-file.js';
+import type { DaemonStatus } from '../../daemon/supervisor.js';
 import { openStore } from '../../store/open.js';
 import { configForControl } from '../open.js';
 import { formatDaemonStatus, printJson, printLine } from '../output.js';
@@ -15,7 +17,7 @@ export function statusCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
       const config = configForControl(command);
-      const { pid } = runningPid(config.varDir);
+      const { pid } = await findDaemon(config.varDir);
       let local: DaemonStatus | null = null;
       if (pid !== null) {
         try {

@@ -1,7 +1,7 @@
 // `taskmill stop [--force]`: stops the daemon; the worker hands unfinished tasks back to WAITING.
 import type { Command } from 'commander';
 import { TaskmillError } from '../../model/errors.js';
-import { processAlive, runningPid } from '../../daemon/supervisor.js';
+import { findDaemon, processAlive } from '../../daemon/pid-file.js';
 import { configForControl } from '../open.js';
 import { printLine } from '../output.js';
 
@@ -12,9 +12,11 @@ export function stopCommand(program: Command): void {
     .option('--force', 'give running tasks only worker.forceStopTimeout before they go back to WAITING')
     .action(async (flags: { force?: boolean }, command: Command) => {
       const config = configForControl(command);
-      const { pid, stale } = runningPid(config.varDir);
+      // Only a daemon that confirms itself on the control socket is signalled: a pid file naming
+      // some other process (its pid reused) is stale, and that process is left alone.
+      const { pid, stale } = await findDaemon(config.varDir, { clean: true });
       if (pid === null) {
-        printLine(`the daemon is not running${stale !== null ? ` (removed a stale pid file of pid ${stale})` : ''}`);
+        printLine(`the daemon is not running${stale !== null ? ` (removed a stale pid file: ${stale.reason})` : ''}`);
         return;
       }
       try {
@@ -26,7 +28,7 @@ export function stopCommand(program: Command): void {
       const wait = (flags.force ? config.worker.forceStopTimeout : config.worker.stopTimeout) + 15_000;
       const deadline = Date.now() + wait;
       while (Date.now() < deadline) {
-        if (runningPid(config.varDir).pid === null && !processAlive(pid)) {
+        if (!processAlive(pid)) {
           printLine(`taskmill daemon stopped (pid ${pid})`);
           return;
         }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { TaskmillError } from '../../model/errors.js';
 import type { ModuleSummary } from '../../daemon/module.js';
-import { askDaemon, runningPid } from '../../daemon/supervisor.js';
+import { askDaemon } from '../../daemon/control-socket.js';
+import { findDaemon } from '../../daemon/pid-file.js';
 import { globalOptions } from '../open.js';
 import { printJson, printLine, summaryTables } from '../output.js';
 import { EXIT_NOT_RUNNING } from './status.js';
@@ -15,7 +16,7 @@ export function summaryCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, command: Command) => {
       const config = loadConfig({ file: globalOptions(command).config });
-      if (runningPid(config.varDir).pid === null) {
+      if ((await findDaemon(config.varDir)).pid === null) {
         printLine('the daemon is not running; start it with "taskmill start".');
         process.exitCode = EXIT_NOT_RUNNING;
         return;

@@ -2,7 +2,7 @@
 // every minute, even before the database is up (the daemon waits for it).
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
-import { runningPid } from '../../daemon/supervisor.js';
+import { findDaemon } from '../../daemon/pid-file.js';
 import { globalOptions } from '../open.js';
 import { printLine } from '../output.js';
 import { startDetached } from './start.js';
@@ -14,12 +14,12 @@ export function watchdogCommand(program: Command): void {
     .action(async (_flags: object, command: Command) => {
       const configFile = globalOptions(command).config;
       const config = loadConfig({ file: configFile });
-      const { pid, stale } = runningPid(config.varDir);
+      const { pid, stale } = await findDaemon(config.varDir, { clean: true });
       if (pid !== null) {
         printLine(`the daemon is running (pid ${pid})`);
         return;
       }
-      if (stale !== null) printLine(`removed a stale pid file (pid ${stale} is not running)`);
+      if (stale !== null) printLine(`removed a stale pid file (${stale.reason})`);
       await startDetached(config, {}, configFile);
     });
 }
