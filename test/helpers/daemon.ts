@@ -105,8 +105,9 @@ export class DaemonProject {
     return path.join(this.dir, rel);
   }
 
-  cli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
-    return runCli(args, { cwd: this.dir, timeoutMs });
+  /** Runs the CLI in the project dir; `env` is added to its environment. */
+  cli(args: string[], timeoutMs = 30_000, env: Record<string, string> = {}): Promise<CliResult> {
+    return runCli(args, { cwd: this.dir, timeoutMs, env });
   }
 
   /** Runs a command that must exit 0; returns its stdout. */
@@ -156,9 +157,11 @@ export class DaemonProject {
     );
   }
 
-  /** `taskmill start`; returns the daemon's pid once the named modules run. */
-  async start(names: readonly string[] = BUILT_IN): Promise<DaemonStatus> {
-    const out = await this.ok('start');
+  /** `taskmill start` (with `env` added); returns the daemon's status once the named modules run. */
+  async start(names: readonly string[] = BUILT_IN, env: Record<string, string> = {}): Promise<DaemonStatus> {
+    const r = await this.cli(['start'], 30_000, env);
+    assert.equal(r.code, 0, `taskmill start exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const out = r.stdout;
     const pid = Number(/daemon started \(pid (\d+)\)/.exec(out)?.[1]);
     assert.ok(pid > 0, `start names the pid: ${out}`);
     this.seenPids.add(pid);
@@ -292,6 +295,11 @@ export function projectProcesses(dir: string): number[] {
     }
   }
   return pids;
+}
+
+/** How many file descriptors `pid` has open (Linux). */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 /** Alive and not a zombie. */
