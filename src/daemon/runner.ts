@@ -17,14 +17,14 @@ const send = (m: ToSupervisor) => {
 };
 
 /** Messages that come before the module is loaded; `init` is the first the main daemon sends. */
-let early: ((m: ToModule) => void) | null = null;
-process.on('message', (m: ToModule) => early?.(m));
+let onMessage: ((m: ToModule) => void) | null = null;
+process.on('message', (m: ToModule) => onMessage?.(m));
 
 /** Says hello and waits for `init`; a stop (or the main daemon leaving) before it ends the process. */
 function receiveInit(): Promise<ModuleInit> {
   return new Promise((resolve) => {
     const gone = () => process.exit(0);
-    early = (m) => {
+    onMessage = (m) => {
       if (m.t === 'init') {
         process.off('disconnect', gone);
         resolve(m);
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const init = await receiveInit();
   // Messages that arrive while the module loads are handled once it is loaded.
   const queued: ToModule[] = [];
-  early = (m) => queued.push(m);
+  onMessage = (m) => queued.push(m);
   const stop = new AbortController();
   // The main daemon going away (even kill -9) must not leave this process behind.
   process.on('disconnect', () => {
@@ -51,12 +51,12 @@ async function main(): Promise<void> {
   // Whatever this process starts inherits its environment; the URL came over IPC instead.
   delete process.env.TASKMILL_DATABASE;
   const debug = init.debug;
-  const env = { ...process.env, TASKMILL_DATABASE: init.database ?? undefined };
+  const configEnv = { ...process.env, TASKMILL_DATABASE: init.database ?? undefined };
   // The file as it is now; if it is broken, the main daemon's last good configuration.
   let config: Config;
   let configProblem: string | null = null;
   try {
-    config = loadConfig({ file: init.configFile ?? undefined, env });
+    config = loadConfig({ file: init.configFile ?? undefined, env: configEnv });
   } catch (err) {
     config = init.goodConfig;
     configProblem = (err as Error).message;
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     config,
     log: log.logger,
     debug,
-    mill: () => (millPromise ??= Taskmill.open({ file: config.file ?? undefined, env, logger: log.logger })),
+    mill: () => (millPromise ??= Taskmill.open({ file: config.file ?? undefined, env: configEnv, logger: log.logger })),
     signal: stop.signal,
     requestReload: () => send({ t: 'reload' }),
   };
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     return finish(1);
   }
 
-  early = (m: ToModule) => {
+  onMessage = (m: ToModule) => {
     if (m.t === 'stop') {
       stopForce ||= m.force;
       if (!stop.signal.aborted) stop.abort();
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       void summarize(mod).then((summary) => send({ t: 'summary', id: m.id, summary }));
     }
   };
-  for (const m of queued.splice(0)) early(m);
+  for (const m of queued.splice(0)) onMessage(m);
   process.on('SIGTERM', () => stop.abort());
   process.on('SIGINT', () => undefined);
 

@@ -257,6 +257,11 @@ export class Supervisor {
 
   private onMessage(slot: Slot, m: ToSupervisor): void {
     if (m.t === 'hello') {
+      // A stop sent before the module listened was lost: it gets one now instead of its init.
+      if (this.stopping || this.reloading) {
+        if (slot.child) this.send(slot.child, { t: 'stop', force: false });
+        return;
+      }
       const init: ModuleInit = {
         t: 'init',
         configFile: this.config.file,
