@@ -227,17 +227,18 @@ describe('daemon edges', { concurrency: 1 }, () => {
       const discards = () => lines(out).filter((l) => l.startsWith('discarding ')).length;
       await q.waitFor(() => discards() >= 3, 'three discards');
       const before = openFds(pid);
-      const target = discards() + 25;
-      await q.waitFor(() => discards() >= target, '25 more discards', 120_000);
+      const target = discards() + 30;
+      await q.waitFor(() => discards() >= target, '30 more discards', 120_000);
       const after = openFds(pid);
-      // One module process may be alive at either count (its IPC channel and two pipes).
-      assert.ok(after - before <= 3, `the daemon had ${before} descriptors open, ${after} after 25 re-spawns`);
+      // At either count a module may be alive (its IPC channel and two pipes) and the one before
+      // it not yet reaped (two pipes); a descriptor lost per re-spawn would add 30.
+      assert.ok(after - before <= 8, `the daemon had ${before} descriptors open, ${after} after 30 re-spawns`);
 
       assert.equal(readFileSync(path.join(q.logDir, `daemon.${day(then)}.out`), 'utf8'), 'a line from before\n', 'yesterday\'s lines were moved aside');
       assert.ok(!lines(out).includes('a line from before'));
       assert.ok(!existsSync(ancient), 'a rotated file past the retention is deleted');
       const pids = new Set(lines(out).filter((l) => l.startsWith('discarding ')).map((l) => l.split(' ')[1]));
-      assert.ok(pids.size >= 25, 'each line comes from a fresh process');
+      assert.ok(pids.size >= 30, 'each line comes from a fresh process');
       assert.equal((await q.status()).daemon?.pid, pid);
     });
   });
