@@ -8,6 +8,8 @@
 // retried with back-off, and a row the database refuses is isolated so the rest of its batch lands.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { MAX_TIMER_MS } from '../config/duration.js';
+import { DEFAULT_LIMIT_BYTES } from '../config/size.js';
 import { type Clock, type Random, systemClock } from '../model/clock.js';
 import { TaskTimeoutError } from '../model/errors.js';
 import { type Logger, silentLogger } from '../model/logger.js';
@@ -41,9 +43,6 @@ export interface StopOptions {
   timeoutMs: number;
 }
 
-const DEFAULT_LIMIT_BYTES = 1024 * 1024;
-/** setTimeout's longest delay; a longer timeout is waited for in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Claim ahead (a buffer as large as the slots) only while handlers finish this fast on average. */
 const PREFETCH_BELOW_MS = 50;
 /** After a stop, how long unwritten outcomes are retried before their leases are left to expire. */
