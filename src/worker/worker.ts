@@ -94,6 +94,7 @@ export class Worker {
   private pending: Outcome[] = [];
   private readonly unwritten = new Map<number, AttemptRef>();
   private pumping = false;
+  private pumpDone: Promise<void> = Promise.resolve();
   private pumpQueued = false;
   private wantClaim = true;
   private pausedUntil = 0;
@@ -229,10 +230,13 @@ export class Worker {
   private async flushFinal(): Promise<void> {
     const until = Date.now() + FINAL_FLUSH_MS;
     while ((this.pumping || this.pending.length > 0) && Date.now() < until) {
+      if (this.pumping) {
+        await this.pumpDone;
+        continue;
+      }
       this.pausedUntil = 0;
-      if (!this.pumping) void this.pump();
-      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      if (this.pending.length > 0) await new Promise((r) => setTimeout(r, 100));
+      await this.pump();
+      if (this.pending.length > 0) await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, until - Date.now()))));
     }
     if (this.pending.length > 0) {
       this.log.error('could not record some outcomes before stopping; those tasks run again once their leases expire', {
@@ -291,9 +295,14 @@ export class Worker {
   }
 
   /** Writes pending outcomes and claims, one store call at a time, until there is nothing to do. */
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
+  private pump(): Promise<void> {
+    if (this.pumping) return this.pumpDone;
     this.pumping = true;
+    this.pumpDone = this.pumpLoop();
+    return this.pumpDone;
+  }
+
+  private async pumpLoop(): Promise<void> {
     try {
       for (;;) {
         const paused = Date.now() < this.pausedUntil;

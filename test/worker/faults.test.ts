@@ -133,6 +133,26 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('stops within its bounds while the database stays away, and the unwritten task runs again later', async () => {
+      p = await makeProject(engine, HANDLERS);
+      const t = await p.mill.add('echo', { n: 1 });
+      const away = wrapSettle(p.mill.store, async (real, outcomes, claim, now) => {
+        if (outcomes.completions.length > 0 || outcomes.failures.length > 0) throw new Error('Connection terminated unexpectedly');
+        return real(outcomes, claim, now);
+      });
+      const stuck = worker({ store: away, leaseMs: 1_000 });
+      stuck.start();
+      await eventually(() => (stuck.processed === 1 ? true : undefined), 10_000, 'the handler to finish');
+      const t0 = Date.now();
+      await stuck.stop({ timeoutMs: 1_000 });
+      assert.ok(Date.now() - t0 < 15_000, `stop returned after ${Date.now() - t0} ms`);
+      assert.equal((await p.mill.get(t.id))?.status, 'STARTED', 'its outcome was never written');
+      worker({ leaseMs: 1_000 }).start();
+      const done = await p.mill.wait(t.id, { timeout: '30s' });
+      assert.equal(done.status, 'COMPLETED');
+      assert.equal(done.attempts, 2, 'run again once its lease expired');
+    });
+
     it('isolates an outcome the database refuses: the others of its batch are written, that one ends FAILED saying why', async () => {
       p = await makeProject(engine, HANDLERS);
       const [bad] = await p.mill.addMany([{ name: 'nul' }, ...Array.from({ length: 9 }, (_, n) => ({ name: 'echo', payload: { n } }))]);
