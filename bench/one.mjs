@@ -1,8 +1,10 @@
 // One run of one workload on one engine, defined as in the peers harness (shared/bench/peers/bench.mjs);
 // prints one JSON line. bench/run.mjs runs it in a fresh process per run, as the peers harness does.
 //   node bench/one.mjs --engine sqlite|postgres
-//                      --workload enqueue-single|enqueue-batch|drain|latency|lateness|cron
+//                      --workload enqueue-single|enqueue-batch|drain|drain-io|store|latency|lateness|cron
 //                      [--concurrency 10] [--drain-timeout-s 60] [--prof DIR]
+// drain-io: as drain, but each task awaits a 5 ms timer (I/O-like). store: claims and completions per
+// second on the store itself (mill.store.claim / complete in batches of 10 and of 50), no worker.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ const SINGLE_N = 5000, BATCH_N = 20000, CHUNK = 1000, DRAIN_N = 20000;
 const LAT_N = 300, LAT_GAP_MS = 20;
 const LATE_N = 200, LATE_MIN_MS = 300, LATE_SPREAD_MS = 500;
 const CRON_N = 15;
+const IO_MS = 5;
+const STORE_N = 20000, STORE_BATCHES = [10, 50]; // half the tasks claimed/completed per batch size
 const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 // ------------------------------------------------------------------ a fresh database + tasks folder
@@ -33,6 +37,11 @@ const tasksDir = path.join(dir, 'tasks');
 mkdirSync(tasksDir);
 // .mjs handlers, so no TypeScript loader cost is measured. hit() is set up by bench/worker.mjs.
 writeFileSync(path.join(tasksDir, 'noop.mjs'), 'export default function noop() { globalThis.__taskmillBench?.hit(); }\n');
+writeFileSync(path.join(tasksDir, 'io.mjs'), `export default async function io() {
+  await new Promise((r) => setTimeout(r, ${IO_MS}));
+  globalThis.__taskmillBench?.hit();
+}
+`);
 // Records Date.now() - payload.t when it starts (pickup latency; for lateness t is the runAt).
 writeFileSync(path.join(tasksDir, 'latency.mjs'),
   'export default function latency(p) { globalThis.__taskmillBench?.hit(Date.now() - p.t); }\n');
@@ -59,9 +68,9 @@ async function pgAdmin(sql) {
 }
 const open = () => Taskmill.open({ config, cwd: dir, env: {} });
 
-async function enqueueBatch(mill, n) {
+async function enqueueBatch(mill, n, name = 'noop') {
   for (let done = 0; done < n; done += CHUNK) {
-    await mill.addMany(Array.from({ length: Math.min(CHUNK, n - done) }, () => ({ name: 'noop', payload: {} })));
+    await mill.addMany(Array.from({ length: Math.min(CHUNK, n - done) }, () => ({ name, payload: {} })));
   }
 }
 
@@ -125,25 +134,41 @@ const workloads = {
   // Clock: from telling the connected, idle worker process to start, until the store counts all
   // DRAIN_N COMPLETED (or the cap: then partial). Polled slowly until the worker says every
   // handler ran, then every 5 ms — as the peers harness does.
-  async drain() {
+  drain: () => drain('noop'),
+  // The same with handlers that each await a 5 ms timer: bound by concurrency / 5 ms, not CPU.
+  'drain-io': () => drain('io'),
+
+  // The store alone, no worker: STORE_N tasks queued (untimed); then half of them claimed in batches
+  // of 10 and the other half in batches of 50 (claims/s, each size timed on its own), then
+  // completed the same way (completions/s). One caller, awaited calls, `now` passed in as the worker does.
+  async store() {
     const mill = await open();
-    await enqueueBatch(mill, DRAIN_N);
-    const w = await startWorkerProcess(DRAIN_N);
-    const timeoutMs = Number(opt['drain-timeout-s']) * 1000;
-    const t0 = performance.now();
-    w.start();
-    let completed = 0;
-    while (performance.now() - t0 < timeoutMs) {
-      await sleep(w.has('handled-all') ? 5 : 250);
-      completed = (await mill.store.counts()).COMPLETED;
-      if (completed >= DRAIN_N) break;
+    await enqueueBatch(mill, STORE_N);
+    const lock = { host: 'bench', pid: process.pid, workerId: `bench:${process.pid}` };
+    const per = STORE_N / STORE_BATCHES.length;
+    const claimed = {}, result = {};
+    for (const size of STORE_BATCHES) {
+      claimed[size] = [];
+      const t0 = performance.now();
+      while (claimed[size].length < per) {
+        const got = await mill.store.claim({ lock, queues: null, limit: Math.min(size, per - claimed[size].length), now: new Date(), leaseMs: 600_000 });
+        if (got.length === 0) throw new Error(`claim returned nothing after ${claimed[size].length} of ${per}`);
+        claimed[size].push(...got);
+      }
+      result[`claimPerSecB${size}`] = per / ((performance.now() - t0) / 1000);
     }
-    const s = (performance.now() - t0) / 1000;
-    if (completed < DRAIN_N) completed = (await mill.store.counts()).COMPLETED;
-    const stats = await w.stop();
+    for (const size of STORE_BATCHES) {
+      const tasks = claimed[size];
+      const t0 = performance.now();
+      for (let i = 0; i < tasks.length; i += size) {
+        await mill.store.complete(tasks.slice(i, i + size).map((t) => ({ id: t.id, workerId: lock.workerId, attempt: t.attempts, result: null, output: [] })), new Date());
+      }
+      result[`completePerSecB${size}`] = tasks.length / ((performance.now() - t0) / 1000);
+    }
+    const completed = (await mill.store.counts()).COMPLETED;
     await mill.close();
-    return { jobs: completed, of: DRAIN_N, seconds: s, jobsPerSec: completed / s, complete: completed >= DRAIN_N,
-      concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs };
+    if (completed !== STORE_N) throw new Error(`${completed} of ${STORE_N} COMPLETED after the completions`);
+    return { jobs: STORE_N, batches: STORE_BATCHES, ...result };
   },
 
   // Idle worker (running, idle 1 s); 300 adds on a fixed 20 ms schedule, payload {t: Date.now()}
@@ -206,7 +231,30 @@ const workloads = {
   },
 };
 
-const fn = workloads[opt.workload];
+async function drain(name) {
+  const mill = await open();
+  await enqueueBatch(mill, DRAIN_N, name);
+  const w = await startWorkerProcess(DRAIN_N);
+  const timeoutMs = Number(opt['drain-timeout-s']) * 1000;
+  const t0 = performance.now();
+  w.start();
+  let completed = 0;
+  while (performance.now() - t0 < timeoutMs) {
+    await sleep(w.has('handled-all') ? 5 : 250);
+    completed = (await mill.store.counts()).COMPLETED;
+    if (completed >= DRAIN_N) break;
+  }
+  const s = (performance.now() - t0) / 1000;
+  if (completed < DRAIN_N) completed = (await mill.store.counts()).COMPLETED;
+  const stats = await w.stop();
+  await mill.close();
+  // The worker child's own CPU (user + system) from 'start' to 'stop', per task completed.
+  const cpuUsPerTask = stats && completed ? ((stats.cpuMs.user + stats.cpuMs.system) * 1000) / completed : undefined;
+  return { jobs: completed, of: DRAIN_N, seconds: s, jobsPerSec: completed / s, complete: completed >= DRAIN_N,
+    concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs, cpuUsPerTask };
+}
+
+const fn = Object.hasOwn(workloads, opt.workload) ? workloads[opt.workload] : undefined;
 let result;
 try {
   if (!fn) throw new Error(`unknown --workload ${opt.workload}`);
