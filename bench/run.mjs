@@ -4,10 +4,15 @@
 // round-robin rep -> workload -> column, as the peers' run-all.mjs does.
 //   npm run bench                         (= npm run build && node bench/run.mjs)
 //   node bench/run.mjs [--peers] [--all-peers] [--reps N] [--only sqlite|postgres]
-//                      [--workload W] [--prof] [--report-only]
+//                      [--workload W[,W…]] [--prof] [--report-only]
+// Workloads (keys of WORKLOADS below): enqueue-single, enqueue-batch, drain (c10), drain-c50,
+// drain-io and drain-io-c50 (handlers awaiting 5 ms; taskmill only), store (claims and completions
+// per second on the store, no worker; taskmill only), latency, lateness, cron, and pgbench (a baseline:
+// one-client `pgbench -N` average latency on a scratch database, for the add() goal).
 // --peers (or BENCH_PEERS=1): also bullmq, graphile and sidequest-sqlite (no sidequest drain);
 // --all-peers: also pg-boss and sidequest-pg, and the Sidequest drains (runs that hit the 60 s cap).
-// --prof: the drain's worker child runs with --cpu-prof; profiles go to .bench/prof/<column>/.
+// --reps N: every cell is the median (min–max) over the N reps; the goals use the medians.
+// --prof: each drain's worker child runs with --cpu-prof; profiles go to .bench/prof/<column>/.
 // Writes every figure to .bench/results.json.
 // Diagnostics (environment): BENCH_TRACE=1 makes the worker child print its store calls (count, items,
 // wall ms) and, for latency, the p50 of each pickup stage; BENCH_PG_OPTIONS='-c synchronous_commit=off'
@@ -37,14 +42,28 @@ const saved = opt['report-only'] ? JSON.parse(readFileSync(RESULTS, 'utf8')) : n
 if (saved) Object.assign(opt, saved.options, { 'report-only': true });
 const PEERS_SRC = process.env.BENCH_PEERS_SRC ?? path.resolve(ROOT, '../shared/bench/peers');
 const PEERS_DIR = path.join(BENCH_DIR, 'peers');
-const WORKLOADS = ['enqueue-single', 'enqueue-batch', 'drain', 'latency', 'lateness', 'cron'];
-const PEER_WORKLOADS = new Set(['enqueue-single', 'enqueue-batch', 'drain', 'latency']); // no lateness or cron there
+// key -> the workload one.mjs (and, if `peers`, the peers' bench.mjs) runs, at which concurrency.
+const WORKLOADS = {
+  'enqueue-single': { run: 'enqueue-single', peers: true },
+  'enqueue-batch': { run: 'enqueue-batch', peers: true },
+  drain: { run: 'drain', concurrency: 10, peers: true },
+  'drain-c50': { run: 'drain', concurrency: 50, peers: true },
+  'drain-io': { run: 'drain-io', concurrency: 10 }, // the peers harness has no such workload
+  'drain-io-c50': { run: 'drain-io', concurrency: 50 },
+  store: { run: 'store' },
+  latency: { run: 'latency', concurrency: 10, peers: true },
+  lateness: { run: 'lateness' },
+  cron: { run: 'cron' },
+  pgbench: { baseline: true }, // not a column: run once per rep when PostgreSQL is measured
+};
+const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PGBENCH_DB = 'taskmill_bench_pgbench'; // scratch: created, initialised once, dropped at the end
 const NAMES = { 'taskmill-sqlite': 'taskmill SQLite', 'taskmill-pg': 'taskmill PG', bullmq: 'BullMQ',
   graphile: 'graphile-worker', 'sidequest-sqlite': 'Sidequest SQLite', pgboss: 'pg-boss', 'sidequest-pg': 'Sidequest PG' };
 
 if (opt.only && !['sqlite', 'postgres'].includes(opt.only)) throw new Error('--only takes sqlite or postgres');
-if (opt.workload && !WORKLOADS.includes(opt.workload)) throw new Error(`--workload takes one of ${WORKLOADS.join(', ')}`);
-const workloads = opt.workload ? [opt.workload] : WORKLOADS;
+const workloads = opt.workload ? opt.workload.split(',') : Object.keys(WORKLOADS);
+for (const w of workloads) if (!Object.hasOwn(WORKLOADS, w)) throw new Error(`--workload takes one or more (comma-separated) of ${Object.keys(WORKLOADS).join(', ')}`);
 const pgStoreBuilt = saved || existsSync(path.join(ROOT, 'dist/store/postgres/store.js'));
 const engines = ['sqlite', 'postgres'].filter((e) => !opt.only || opt.only === e);
 if (engines.includes('postgres') && !pgStoreBuilt) {
@@ -54,8 +73,8 @@ if (engines.includes('postgres') && !pgStoreBuilt) {
 const peers = opt.peers || opt['all-peers']
   ? ['bullmq', 'graphile', 'sidequest-sqlite', ...(opt['all-peers'] ? ['pgboss', 'sidequest-pg'] : [])] : [];
 const columns = saved ? saved.columns : [...engines.map((e) => (e === 'sqlite' ? 'taskmill-sqlite' : 'taskmill-pg')), ...peers];
-const skip = (col, w) => (peers.includes(col) && !PEER_WORKLOADS.has(w))
-  || (!opt['all-peers'] && w === 'drain' && col.startsWith('sidequest'));
+const skip = (col, w) => (peers.includes(col) && !WORKLOADS[w].peers)
+  || (!opt['all-peers'] && WORKLOADS[w].run === 'drain' && col.startsWith('sidequest'));
 
 const sh = (cmd, args, options = {}) =>
   execFileSync(cmd, args, { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'inherit'], ...options });
@@ -84,11 +103,12 @@ function copyHarness() {
 // ------------------------------------------------------------------ one run
 function runOne(col, workload) {
   const isTm = col.startsWith('taskmill-');
+  const { run, concurrency = 10 } = WORKLOADS[workload];
   const args = isTm
-    ? [path.join(ROOT, 'bench/one.mjs'), '--engine', col === 'taskmill-pg' ? 'postgres' : 'sqlite', '--workload', workload]
-    : ['bench.mjs', '--peer', col, '--workload', workload, '--concurrency', '10'];
-  if (isTm && opt.prof && workload === 'drain') {
-    const dir = path.join(BENCH_DIR, 'prof', col);
+    ? [path.join(ROOT, 'bench/one.mjs'), '--engine', col === 'taskmill-pg' ? 'postgres' : 'sqlite', '--workload', run, '--concurrency', String(concurrency)]
+    : ['bench.mjs', '--peer', col, '--workload', run, '--concurrency', String(concurrency)];
+  if (isTm && opt.prof && run.startsWith('drain')) {
+    const dir = path.join(BENCH_DIR, 'prof', col, workload);
     mkdirSync(dir, { recursive: true });
     args.push('--prof', dir);
   }
@@ -97,14 +117,49 @@ function runOne(col, workload) {
     const out = sh('node', args, { cwd: isTm ? ROOT : PEERS_DIR });
     const r = JSON.parse(out.trim().split('\n').at(-1));
     console.error(`  ${col} ${workload}: ${brief(r)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
-    return { column: col, ...r };
+    return { column: col, ...r, workload }; // the key (drain-c50), not one.mjs's name (drain)
   } catch (err) {
     console.error(`  ${col} ${workload}: FAILED ${err.message.split('\n')[0]}`);
     return { column: col, workload, error: err.message.split('\n')[0] };
   }
 }
 const brief = (r) => (r.jobsPerSec !== undefined ? `${Math.round(r.jobsPerSec)} jobs/s${r.complete === false ? ' (partial)' : ''}`
+  + (r.cpuUsPerTask !== undefined ? `, ${Math.round(r.cpuUsPerTask)} µs CPU/task` : '')
+  : r.claimPerSecB10 !== undefined ? `claims ${Math.round(r.claimPerSecB10)}/s (b10) ${Math.round(r.claimPerSecB50)}/s (b50), `
+    + `completions ${Math.round(r.completePerSecB10)}/s (b10) ${Math.round(r.completePerSecB50)}/s (b50)`
   : `p50 ${r.p50} / p95 ${r.p95} / p99 ${r.p99} / max ${r.max} ms`);
+
+// ------------------------------------------------------------------ pgbench baseline (one client)
+const pgConn = (() => {
+  const u = new URL(PG_BASE);
+  return ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
+})();
+let pgbenchReady = null; // null: not tried; else true, or the reason it is skipped
+function pgbenchBaseline() {
+  if (pgbenchReady === null) {
+    try {
+      sh('pgbench', ['--version']);
+    } catch {
+      pgbenchReady = 'pgbench is not installed (apt-get install postgresql-client)';
+    }
+    if (pgbenchReady === null) {
+      const has = sh('psql', [...pgConn, '-Atc', `SELECT 1 FROM pg_database WHERE datname = '${PGBENCH_DB}'`, 'postgres']);
+      if (!has.trim()) sh('createdb', [...pgConn, PGBENCH_DB]);
+      sh('pgbench', [...pgConn, '-i', '-s', '1', '-q', PGBENCH_DB], { stdio: ['ignore', 'pipe', 'pipe'] });
+      pgbenchReady = true;
+    }
+  }
+  if (pgbenchReady !== true) {
+    console.error(`  pgbench: skipped, ${pgbenchReady}`);
+    return { column: 'pgbench', workload: 'pgbench', skipped: pgbenchReady };
+  }
+  const out = sh('pgbench', [...pgConn, '-c', '1', '-j', '1', '-T', '10', '-N', PGBENCH_DB], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const avgLatencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+  console.error(`  pgbench -c 1 -j 1 -T 10 -N: average latency ${avgLatencyMs} ms, ${Math.round(tps)} tps`);
+  return { column: 'pgbench', workload: 'pgbench', avgLatencyMs, tps };
+}
+const runPgbench = workloads.includes('pgbench') && engines.includes('postgres');
 
 if (peers.length && !saved) preparePeers();
 const runs = saved ? saved.runs : [];
@@ -112,9 +167,14 @@ const reps = Number(opt.reps);
 for (let rep = 1; rep <= reps && !saved; rep++) {
   for (const w of workloads) {
     console.error(`rep ${rep}/${reps}, ${w}`);
+    if (WORKLOADS[w].baseline) {
+      if (runPgbench) runs.push({ rep, ...pgbenchBaseline() });
+      continue;
+    }
     for (const col of columns) if (!skip(col, w)) runs.push({ rep, ...runOne(col, w) });
   }
 }
+if (pgbenchReady === true) sh('dropdb', [...pgConn, '--if-exists', PGBENCH_DB]);
 
 // ------------------------------------------------------------------ table
 const median = (xs) => {
@@ -123,12 +183,22 @@ const median = (xs) => {
 };
 const values = (col, w, field) => runs.filter((r) => r.column === col && r.workload === w && !r.error).map((r) => r[field]);
 const get = (col, w, field) => median(values(col, w, field));
+const drainRows = (label, w) => [
+  [`${label}, jobs/s`, w, 'jobsPerSec'],
+  ['  worker CPU (user+sys) per task, µs', w, 'cpuUsPerTask'],
+  ['  worker peak RSS, MB', w, 'workerPeakRssMB'],
+];
 const FIGURES = [
   ['enqueue-single, jobs/s', 'enqueue-single', 'jobsPerSec'],
   ['enqueue-batch, jobs/s', 'enqueue-batch', 'jobsPerSec'],
-  ['drain c10, jobs/s', 'drain', 'jobsPerSec'],
-  ['drain worker peak RSS, MB', 'drain', 'workerPeakRssMB'],
-  ['drain worker CPU user+sys, s', 'drain', 'cpuS'],
+  ...drainRows('drain c10', 'drain'),
+  ...drainRows('drain c50', 'drain-c50'),
+  ...drainRows('drain, 5 ms awaited, c10', 'drain-io'),
+  ...drainRows('drain, 5 ms awaited, c50', 'drain-io-c50'),
+  ['store claims, batches of 10, tasks/s', 'store', 'claimPerSecB10'],
+  ['store claims, batches of 50, tasks/s', 'store', 'claimPerSecB50'],
+  ['store completions, batches of 10, tasks/s', 'store', 'completePerSecB10'],
+  ['store completions, batches of 50, tasks/s', 'store', 'completePerSecB50'],
   ['pickup latency c10 p50, ms', 'latency', 'p50'],
   ['pickup latency c10 p95, ms', 'latency', 'p95'],
   ['pickup latency c10 p99, ms', 'latency', 'p99'],
@@ -140,9 +210,11 @@ const FIGURES = [
   ['cron tick lateness p50, ms (start - due)', 'cron', 'p50'],
   ['cron tick lateness p99, ms', 'cron', 'p99'],
 ];
-for (const r of runs) if (r.workerCpuMs) r.cpuS = (r.workerCpuMs.user + r.workerCpuMs.system) / 1000;
+// Results from before cpuUsPerTask was measured (--report-only of an older results.json).
+for (const r of runs) if (r.workerCpuMs && r.cpuUsPerTask === undefined && r.jobs) r.cpuUsPerTask = ((r.workerCpuMs.user + r.workerCpuMs.system) * 1000) / r.jobs;
 const fmt = (x, field) => (x === undefined ? '–'
-  : x.toLocaleString('en-US', { ...(['addSeconds', 'cpuS', 'addP50Ms'].includes(field) ? { minimumFractionDigits: 1, maximumFractionDigits: 1 } : { maximumFractionDigits: 0 }) }));
+  : x.toLocaleString('en-US', field === 'avgLatencyMs' ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
+    : ['addSeconds', 'addP50Ms'].includes(field) ? { minimumFractionDigits: 1, maximumFractionDigits: 1 } : { maximumFractionDigits: 0 }));
 const cell = (col, w, field) => {
   if (skip(col, w)) return 'skipped';
   if (runs.some((r) => r.column === col && r.workload === w && r.error)) return 'error';
@@ -161,25 +233,44 @@ const line = (row) => `| ${row.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.
 console.log(`\ntaskmill bench — ${(saved?.date ?? new Date().toISOString()).slice(0, 16)}Z, node ${process.version}, ${cpus().length} cores,`
   + ` ${reps} rep(s), median (min–max) shown; peers' RSS/CPU and lateness are not measured by their harness\n`);
 console.log([line(table[0]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n'));
+const pgbenchLatency = get('pgbench', 'pgbench', 'avgLatencyMs');
+const pgbenchSkipped = runs.find((r) => r.column === 'pgbench' && r.skipped)?.skipped;
+if (pgbenchLatency !== undefined || pgbenchSkipped) {
+  console.log(pgbenchLatency !== undefined
+    ? `\nbaseline: pgbench -c 1 -j 1 -T 10 -N (scale 1, ${new URL(PG_BASE).host}), average latency ${fmt(pgbenchLatency, 'avgLatencyMs')} ms,`
+      + ` ${fmt(get('pgbench', 'pgbench', 'tps'), 'tps')} tps`
+    : `\nbaseline: pgbench skipped, ${pgbenchSkipped}`);
+}
 
 // ------------------------------------------------------------------ goals
 const ratio = (a, b) => (a !== undefined && b ? a / b : undefined);
+// Each goal compares medians of this sitting. A target may itself be a measured figure (a peer's).
+const tmPeer = (tm, peer, w, f) => ratio(get(tm, w, f), get(peer, w, f));
 const goals = [
-  { goal: 'taskmill-pg drain / graphile drain', value: ratio(get('taskmill-pg', 'drain', 'jobsPerSec'), get('graphile', 'drain', 'jobsPerSec')), op: '>=', target: 2 },
-  { goal: 'taskmill-sqlite drain / bullmq drain', value: ratio(get('taskmill-sqlite', 'drain', 'jobsPerSec'), get('bullmq', 'drain', 'jobsPerSec')), op: '>=', target: 1 },
-  { goal: 'taskmill-sqlite pickup p50 (ms)', value: get('taskmill-sqlite', 'latency', 'p50'), op: '<=', target: 2 },
-  { goal: 'taskmill-pg pickup p50 (ms)', value: get('taskmill-pg', 'latency', 'p50'), op: '<=', target: 2 },
+  { goal: 'SQLite drain c10 / BullMQ drain c10', value: tmPeer('taskmill-sqlite', 'bullmq', 'drain', 'jobsPerSec'), op: '>=', target: 3 },
+  { goal: 'PG drain c10 / graphile drain c10', value: tmPeer('taskmill-pg', 'graphile', 'drain', 'jobsPerSec'), op: '>=', target: 5 },
+  { goal: 'SQLite enqueue-batch / graphile\'s', value: tmPeer('taskmill-sqlite', 'graphile', 'enqueue-batch', 'jobsPerSec'), op: '>=', target: 1 },
+  { goal: 'PG enqueue-batch / graphile\'s', value: tmPeer('taskmill-pg', 'graphile', 'enqueue-batch', 'jobsPerSec'), op: '>=', target: 1 },
+  { goal: 'SQLite drain c50 / c10', value: ratio(get('taskmill-sqlite', 'drain-c50', 'jobsPerSec'), get('taskmill-sqlite', 'drain', 'jobsPerSec')), op: '>=', target: 1 },
+  { goal: 'PG drain c50 / c10', value: ratio(get('taskmill-pg', 'drain-c50', 'jobsPerSec'), get('taskmill-pg', 'drain', 'jobsPerSec')), op: '>=', target: 1 },
+  { goal: 'SQLite pickup p50, ms', value: get('taskmill-sqlite', 'latency', 'p50'), op: '<=', target: get('bullmq', 'latency', 'p50'), of: 'BullMQ\'s' },
+  { goal: 'PG pickup p50, ms', value: get('taskmill-pg', 'latency', 'p50'), op: '<=', target: get('bullmq', 'latency', 'p50'), of: 'BullMQ\'s' },
+  { goal: 'PG one add() p50, ms', value: get('taskmill-pg', 'latency', 'addP50Ms'), op: '<=',
+    target: pgbenchLatency === undefined ? undefined : 1.5 * pgbenchLatency, of: '1.5 × pgbench -c 1 average' },
 ];
 console.log('\ngoals:');
 for (const g of goals) {
-  g.met = g.value === undefined ? null : g.op === '>=' ? g.value >= g.target : g.value <= g.target;
-  const v = g.value === undefined ? 'n/a (not measured in this sitting)' : g.value.toFixed(2);
-  console.log(`  ${g.goal.padEnd(38)} ${v.padStart(6)}  goal ${g.op} ${g.target}  ${g.met === null ? '' : g.met ? 'MET' : 'MISSED'}`);
+  g.met = g.value === undefined || g.target === undefined ? null : g.op === '>=' ? g.value >= g.target : g.value <= g.target;
+  const v = g.value === undefined ? 'n/a' : g.value.toFixed(2);
+  const t = g.target === undefined ? `${g.of} (n/a)` : `${g.target.toFixed(2)}${g.of ? ` (${g.of})` : ''}`;
+  console.log(`  ${g.goal.padEnd(36)} ${v.padStart(6)}  goal ${g.op} ${t}  ${g.met === null ? 'not measured in this sitting' : g.met ? 'MET' : 'MISSED'}`);
 }
 
 if (saved) process.exit(0);
 mkdirSync(BENCH_DIR, { recursive: true });
-const summary = Object.fromEntries(columns.map((c) => [c, Object.fromEntries(FIGURES.map(([label, w, f]) => [label, get(c, w, f) ?? null]))]));
+// Keyed by workload too: the drains share their row labels.
+const summary = Object.fromEntries(columns.map((c) => [c, Object.fromEntries(FIGURES.map(([label, w, f]) => [`${w}: ${label.trim()}`, get(c, w, f) ?? null]))]));
+if (pgbenchLatency !== undefined) summary.pgbench = { avgLatencyMs: pgbenchLatency, tps: get('pgbench', 'pgbench', 'tps') };
 writeFileSync(RESULTS, JSON.stringify({
   date: new Date().toISOString(), node: process.version, cores: cpus().length, options: opt, columns, summary, goals, runs,
 }, null, 2) + '\n');
