@@ -20,6 +20,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
 import { Taskmill } from '../dist/index.js';
+import { analyse } from './chaos-runs.mjs';
 
 const { values: opt } = parseArgs({ options: {
   only: { type: 'string' },
@@ -110,10 +111,11 @@ class Cluster {
 // The handler: records start and end of each run in its process's own file, sleeps payload.ms between.
 const HANDLER = `import { appendFileSync } from 'node:fs';
 import path from 'node:path';
+const me = process.pid + '.' + Math.random().toString(36).slice(2, 8); // unique even if a pid is reused
 let n = 0;
 export default async function chaos(payload, ctx) {
   const file = path.join(process.env.CHAOS_RUNS_DIR, process.pid + '.log'); // read here: the producer imports this file too
-  const run = process.pid + '.' + ++n;
+  const run = me + '.' + ++n;
   appendFileSync(file, 'S ' + run + ' ' + ctx.task.id + ' ' + process.pid + ' ' + ctx.task.attempt + ' ' + Date.now() + '\\n');
   await new Promise((r) => setTimeout(r, payload.ms));
   appendFileSync(file, 'E ' + run + ' ' + Date.now() + '\\n');
@@ -218,7 +220,7 @@ async function scenario(name, engine) {
   const final = await mill.store.list({ status: ['WAITING', 'STARTED', 'FAILED', 'CANCELLED'], limit: TASKS });
   const completed = (await mill.store.counts()).COMPLETED;
   await mill.close();
-  const result = analyse(runsDir, deaths, final, completed);
+  const result = analyse(runsDir, deaths, final, completed, LEASE_MS);
   if (!opt.keep && result.lost === 0 && result.overlapping === 0) rmSync(dir, { recursive: true, force: true });
   else console.error(`  kept ${dir} (run records in runs/, worker logs in logs/)`);
   return { scenario: name, engine, ...result, faults: `${faults.count} ${faults.what}`, unexpectedExits, workersStarted: started, seconds,
@@ -231,49 +233,6 @@ async function exited(child, ms) {
   if (await Promise.race([done.then(() => true), sleep(ms).then(() => false)])) return;
   child.kill('SIGKILL');
   await done;
-}
-
-// Runs from the records; lost = not COMPLETED, or COMPLETED without any run; overlap = two runs of one
-// id whose [start, end] intersect (an unfinished run ends when its lease expired).
-function analyse(runsDir, deaths, notCompleted, completed) {
-  const runs = new Map();
-  for (const f of readdirSync(runsDir)) {
-    for (const l of readFileSync(path.join(runsDir, f), 'utf8').split('\n')) {
-      const p = l.split(' ');
-      if (p[0] === 'S') runs.set(p[1], { id: Number(p[2]), pid: Number(p[3]), attempt: Number(p[4]), start: Number(p[5]), end: null });
-      else if (p[0] === 'E' && runs.has(p[1])) runs.get(p[1]).end = Number(p[2]);
-    }
-  }
-  const byId = new Map();
-  let unfinished = 0, guessedLeases = 0;
-  for (const r of runs.values()) {
-    if (r.end === null) {
-      unfinished++;
-      const death = deaths.get(r.pid);
-      const lease = death?.leases?.get(r.id);
-      if (lease === undefined) guessedLeases++;
-      r.end = lease ?? (death ? death.at + LEASE_MS : Date.now());
-      r.open = true;
-    }
-    if (!byId.has(r.id)) byId.set(r.id, []);
-    byId.get(r.id).push(r);
-  }
-  const examples = [];
-  let overlapping = 0, rerun = 0;
-  for (const [id, rs] of byId) {
-    if (rs.length > 1) rerun++;
-    rs.sort((a, b) => a.start - b.start);
-    const clash = rs.some((a, i) => rs.slice(i + 1).some((b) => b.start < a.end));
-    if (clash) {
-      overlapping++;
-      if (examples.length < 3) examples.push(`task ${id}: ${rs.map((r) => `pid ${r.pid} attempt ${r.attempt} [${r.start}, ${r.end}${r.open ? ' open' : ''}]`).join(', ')}`);
-    }
-  }
-  // Ids run by anyone, against COMPLETED: a COMPLETED task never run would be a phantom completion.
-  const notDone = new Set(notCompleted.map((t) => t.id));
-  const neverRun = Math.max(0, completed - [...byId.keys()].filter((id) => !notDone.has(id)).length);
-  return { completed, lost: notCompleted.length + neverRun, notCompleted: notCompleted.length, neverRun,
-    overlapping, rerun, runs: runs.size, unfinished, guessedLeases, examples };
 }
 
 // ------------------------------------------------------------------ the suite
