@@ -341,6 +341,7 @@ export class PostgresStore implements Store {
 
   /** Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone. */
   private async insertPlain(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<Task[]> {
+    if (tasks.length === 1 && fromHere) return [await this.insertOnePlain(db as pg.Pool | pg.PoolClient, tasks[0] as NewTask, now)];
     const column = <T>(pick: (t: NewTask) => T) => tasks.map(pick);
     const text = `WITH inserted AS (
          INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
@@ -376,6 +377,26 @@ export class PostgresStore implements Store {
       ? await selectPrepared<Row>(db as pg.Pool | pg.PoolClient, 'taskmill_insert', text, values)
       : await select<Row>(db, text, values);
     return rows.map(toTask).sort((a, b) => a.id - b.id);
+  }
+
+  /** One task, the common `add`: a VALUES insert costs half the batch's unnest (no arrays to encode and unpack). */
+  private async insertOnePlain(db: pg.Pool | pg.PoolClient, t: NewTask, now: Date): Promise<Task> {
+    const [row] = await selectPrepared<Row>(
+      db,
+      'taskmill_insert_one',
+      `WITH inserted AS (
+         INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
+           backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
+         VALUES ($1, $2::jsonb, $3, $4, 'WAITING', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         RETURNING ${TASK_COLUMNS})
+       SELECT inserted.* FROM inserted, pg_notify($14, $15)`,
+      [
+        t.name, JSON.stringify(t.payload), t.queue, t.priority, t.runAt, t.maxAttempts, t.backoff.baseMs, t.backoff.maxMs,
+        t.timeoutMs, t.note, now, t.scheduleName ?? null, t.scheduledFor ?? null,
+        this.channel, encode({ kind: 'wake' }, this.local.origin),
+      ],
+    );
+    return toTask(row as Row);
   }
 
   private async insertOne(db: Db, t: NewTask, now: Date): Promise<AddResult> {
