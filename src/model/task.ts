@@ -87,3 +87,38 @@ export const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 /** Longest output kept per task: older lines are dropped first, with a marker. */
 export const MAX_OUTPUT_LINES = 1_000;
 export const MAX_OUTPUT_LINE_LENGTH = 4_000;
+
+/**
+ * The task a plain insert (no unique key, no prerequisites) has just created: WAITING, nothing run.
+ * Stores build it from what they inserted instead of reading every column back.
+ */
+export function newTaskRecord(t: NewTask, id: number, createdAt: Date): Task {
+  return {
+    id,
+    name: t.name,
+    payload: t.payload,
+    queue: t.queue,
+    priority: t.priority,
+    status: 'WAITING',
+    runAt: t.runAt,
+    attempts: 0,
+    maxAttempts: t.maxAttempts,
+    backoff: { baseMs: t.backoff.baseMs, maxMs: t.backoff.maxMs },
+    timeoutMs: t.timeoutMs,
+    prerequisites: [],
+    uniqueKey: null,
+    note: t.note,
+    result: null,
+    output: [],
+    error: null,
+    errorStack: null,
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    lockedBy: null,
+    leaseExpiresAt: null,
+    cancelRequested: false,
+    scheduleName: t.scheduleName ?? null,
+    scheduledFor: t.scheduledFor ?? null,
+  };
+}

@@ -11,7 +11,7 @@ import {
   UnknownPrerequisiteError,
 } from '../../model/errors.js';
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
-import { TASK_STATUSES } from '../../model/task.js';
+import { newTaskRecord, TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
 import type {
   AddResult,
@@ -68,12 +68,6 @@ interface Row {
   lease_until: Date | null;
   cancel_requested: boolean;
 }
-
-// Named rather than * in prepared statements: a later migration's new column cannot change their result.
-const TASK_COLUMNS = `id, name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms,
-  backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, result, output, error, error_stack, created_at,
-  started_at, finished_at, locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name,
-  scheduled_for`;
 
 // Named rather than *: what a claim needs, and a later migration's new column cannot change its result.
 const CLAIM_COLUMNS = `id, name, payload, queue, priority, run_at, attempts, max_attempts, backoff_base_ms, backoff_max_ms,
@@ -353,8 +347,8 @@ export class PostgresStore implements Store {
                 WITH ORDINALITY AS t (name, payload, queue, priority, run_at, max_attempts, backoff_base_ms,
                                       backoff_max_ms, timeout_ms, note, schedule_name, scheduled_for, n)
           ORDER BY n
-         RETURNING ${TASK_COLUMNS})
-       SELECT inserted.* FROM inserted, pg_notify($12, $13)`;
+         RETURNING id)
+       SELECT inserted.id FROM inserted, pg_notify($12, $13)`;
     const values = [
       now,
       column((t) => t.name),
@@ -374,29 +368,31 @@ export class PostgresStore implements Store {
     ];
     // Our own connections keep it prepared (parsed and planned once); a caller's transaction may not allow that.
     const rows = fromHere
-      ? await selectPrepared<Row>(db as pg.Pool | pg.PoolClient, 'taskmill_insert', text, values)
-      : await select<Row>(db, text, values);
-    return rows.map(toTask).sort((a, b) => a.id - b.id);
+      ? await selectPrepared<{ id: string }>(db as pg.Pool | pg.PoolClient, 'taskmill_insert_many', text, values)
+      : await select<{ id: string }>(db, text, values);
+    // Ids are drawn in the batch's order (ORDER BY n), so the sorted ids match the tasks one to one.
+    const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    return tasks.map((t, i) => newTaskRecord(t, ids[i] as number, now));
   }
 
   /** One task, the common `add`: a VALUES insert costs half the batch's unnest (no arrays to encode and unpack). */
   private async insertOnePlain(db: pg.Pool | pg.PoolClient, t: NewTask, now: Date): Promise<Task> {
-    const [row] = await selectPrepared<Row>(
+    const [row] = await selectPrepared<{ id: string }>(
       db,
       'taskmill_insert_one',
       `WITH inserted AS (
          INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
            backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
          VALUES ($1, $2::jsonb, $3, $4, 'WAITING', $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         RETURNING ${TASK_COLUMNS})
-       SELECT inserted.* FROM inserted, pg_notify($14, $15)`,
+         RETURNING id)
+       SELECT inserted.id FROM inserted, pg_notify($14, $15)`,
       [
         t.name, JSON.stringify(t.payload), t.queue, t.priority, t.runAt, t.maxAttempts, t.backoff.baseMs, t.backoff.maxMs,
         t.timeoutMs, t.note, now, t.scheduleName ?? null, t.scheduledFor ?? null,
         this.channel, encode({ kind: 'wake' }, this.local.origin),
       ],
     );
-    return toTask(row as Row);
+    return newTaskRecord(t, Number(row?.id), now);
   }
 
   private async insertOne(db: Db, t: NewTask, now: Date): Promise<AddResult> {

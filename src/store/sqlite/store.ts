@@ -13,7 +13,7 @@ import {
   UnknownPrerequisiteError,
 } from '../../model/errors.js';
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
-import { TASK_STATUSES } from '../../model/task.js';
+import { newTaskRecord, TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
 import { appendOutput } from '../output.js';
 import type {
@@ -282,8 +282,34 @@ export class SqliteStore implements Store {
     const markPrereq = this.stmt('UPDATE tasks SET has_dependants = 1 WHERE id = ? RETURNING id, status');
     const link = this.stmt('INSERT INTO task_prerequisites (task_id, prerequisite_id) VALUES (?, ?)');
 
+    const insertPlain = this.stmt(`
+      INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
+        backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
+      VALUES (@name, @payload, @queue, @priority, 'WAITING', @runAt, @maxAttempts, @backoffBase,
+        @backoffMax, @timeoutMs, @note, @now, @scheduleName, @scheduledFor)`);
+
     const results: AddResult[] = [];
     for (const t of tasks) {
+      if (t.uniqueKey === null && t.prerequisites.length === 0) {
+        // The common case: nothing to look up or read back; the task is what was inserted.
+        const { lastInsertRowid } = insertPlain.run({
+          name: t.name,
+          payload: JSON.stringify(t.payload),
+          queue: t.queue,
+          priority: t.priority,
+          runAt: t.runAt.getTime(),
+          maxAttempts: t.maxAttempts,
+          backoffBase: t.backoff.baseMs,
+          backoffMax: t.backoff.maxMs,
+          timeoutMs: t.timeoutMs,
+          note: t.note,
+          now: now.getTime(),
+          scheduleName: t.scheduleName ?? null,
+          scheduledFor: t.scheduledFor ? t.scheduledFor.getTime() : null,
+        });
+        results.push({ task: newTaskRecord(t, Number(lastInsertRowid), now), created: true });
+        continue;
+      }
       if (t.uniqueKey !== null) {
         const live = findLive.get(t.uniqueKey) as Row | undefined;
         if (live) {
