@@ -42,6 +42,19 @@ if (process.env.BENCH_TRACE === '1') {
     }
     return tasks;
   };
+  // settle (outcomes + claim in one call) is the worker's main call: items = tasks claimed; outcomes counted apart.
+  const settle = mill.store.settle.bind(mill.store);
+  const st = (trace.settle = { calls: 0, items: 0, outcomes: 0, ms: 0 });
+  mill.store.settle = async (outcomes, claim, now) => {
+    const t0 = performance.now();
+    try {
+      const r = await settle(outcomes, claim, now);
+      st.items += r.length;
+      st.outcomes += outcomes.completions.length + outcomes.failures.length;
+      if (process.env.BENCH_TRACE_CALLS && st.calls < 40) process.stderr.write(`settle ${outcomes.completions.length} done, claim ${claim?.limit ?? '-'} -> ${r.length}\n`);
+      return r;
+    } finally { st.calls++; st.ms += performance.now() - t0; }
+  };
   for (const m of ['claim', 'complete', 'fail', 'renew', 'rescueExpired', 'nextRunAt']) {
     const orig = mill.store[m].bind(mill.store);
     const t = (trace[m] = { calls: 0, items: 0, ms: 0 });

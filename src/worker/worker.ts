@@ -282,11 +282,11 @@ export class Worker {
     });
   }
 
-  /** How many tasks the next claim may take. */
-  private claimRoom(): number {
+  /** How many tasks the next claim may take, beside the `writing` outcomes it carries. */
+  private claimRoom(writing: number): number {
     if (this.stopping || this.exhausted) return 0;
-    // Outcomes that cannot be written (the database is away) stop new claims: nothing piles up.
-    if (this.unwritten.size >= this.options.concurrency * 4) return 0;
+    // Outcomes left unwritten by earlier calls (the database is away) stop new claims: nothing piles up.
+    if (this.unwritten.size - writing >= this.options.concurrency * 4) return 0;
     const { concurrency } = this.options;
     const prefetch = Math.min(4 * concurrency, Math.floor((concurrency * CLAIM_AHEAD_MS) / this.meanTaskMs));
     const room = concurrency + prefetch - this.running.size - this.buffer.length;
@@ -307,7 +307,7 @@ export class Worker {
       for (;;) {
         const paused = Date.now() < this.pausedUntil;
         const outcomes = paused ? [] : this.pending.splice(0);
-        const room = this.claimRoom();
+        const room = this.claimRoom(outcomes.length);
         const claim: ClaimRequest | null =
           room > 0 && this.wantClaim && !paused
             ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
