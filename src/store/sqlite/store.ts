@@ -459,27 +459,40 @@ export class SqliteStore implements Store {
   /** Inside a write transaction; true when dependants were unblocked. */
   private completeRows(items: readonly Completion[], now: Date): boolean {
     if (items.length === 0) return false;
-    const done = this.stmt(`
+    const t = now.getTime();
+    const parents: number[] = [];
+    // First attempts (nearly all) in one statement, as the claim; a retried task's output is appended row by row.
+    const first = items.filter((c) => c.attempt === 1);
+    if (first.length > 0) {
+      const done = this.stmt(`
+        UPDATE tasks
+           SET status = 'COMPLETED', result = v.column2, output = v.column3, finished_at = ?, error = NULL,
+               error_stack = NULL, lease_until = NULL, cancel_requested = 0
+          FROM (VALUES ${first.map(() => '(?, ?, ?, ?)').join(', ')}) AS v
+         WHERE tasks.id = v.column1 AND tasks.status = 'STARTED' AND tasks.locked_worker = v.column4 AND tasks.attempts = 1
+        RETURNING tasks.id, tasks.has_dependants`);
+      const values: unknown[] = [t];
+      for (const c of first) values.push(c.id, c.resultJson, JSON.stringify(c.output), c.workerId);
+      for (const r of done.all(...values) as { id: number; has_dependants: number }[]) if (r.has_dependants) parents.push(r.id);
+    }
+    const one = this.stmt(`
       UPDATE tasks
          SET status = 'COMPLETED', result = ?, output = ?, finished_at = ?, error = NULL, error_stack = NULL,
              lease_until = NULL, cancel_requested = 0
        WHERE id = ? AND status = 'STARTED' AND locked_worker = ? AND attempts = ?
       RETURNING has_dependants`);
+    for (const c of items) {
+      if (c.attempt === 1) continue;
+      const row = one.get(c.resultJson, this.mergedOutput(c.id, c.attempt, c.output), t, c.id, c.workerId, c.attempt) as
+        | { has_dependants: number }
+        | undefined;
+      if (row?.has_dependants) parents.push(c.id);
+    }
     const unblock = this.stmt(`
       UPDATE tasks SET waiting_for = waiting_for - 1
        WHERE status = 'WAITING' AND id IN (SELECT task_id FROM task_prerequisites WHERE prerequisite_id = ?)`);
-    let unblocked = false;
-    const t = now.getTime();
-    for (const c of items) {
-      const row = done.get(c.resultJson, this.mergedOutput(c.id, c.attempt, c.output), t, c.id, c.workerId, c.attempt) as
-        | { has_dependants: number }
-        | undefined;
-      if (row?.has_dependants) {
-        unblock.run(c.id);
-        unblocked = true;
-      }
-    }
-    return unblocked;
+    for (const id of parents) unblock.run(id);
+    return parents.length > 0;
   }
 
   /** Inside a write transaction; true when a task went back to WAITING. */
