@@ -44,7 +44,7 @@ describe('SQLite under another process\'s write lock', () => {
 
   it('keeps the event loop running (delay p99 under 50 ms), handlers and timers going, and loses nothing', async () => {
     p = await makeProject(sqlite, {
-      tick: `export default (payload) => new Promise((r) => setTimeout(() => r(payload.n), 20));`,
+      tick: `export default (payload) => new Promise((r) => setTimeout(() => r(payload.n), 50));`,
     });
     const escaped: unknown[] = [];
     const onError = (err: unknown) => escaped.push(err);
@@ -52,7 +52,8 @@ describe('SQLite under another process\'s write lock', () => {
     process.on('unhandledRejection', onError);
     const worker = p.mill.worker({ concurrency: 5 });
     try {
-      await p.mill.addMany(Array.from({ length: 200 }, (_, n) => ({ name: 'tick', payload: { n } })));
+      // 400 tasks of 50 ms at 5 at once: about 4 s of work, so the lock falls in the middle of the drain.
+      await p.mill.addMany(Array.from({ length: 400 }, (_, n) => ({ name: 'tick', payload: { n } })));
       worker.start();
       await eventually(async () => ((await p.mill.store.counts()).COMPLETED > 20 ? true : undefined), 20_000, 'the drain to start');
       const file = p.db.url.slice('sqlite:'.length);
@@ -62,6 +63,7 @@ describe('SQLite under another process\'s write lock', () => {
       const lock = await holdWriteLock(file, 3_000);
       children.push(lock.child);
       const before = worker.processed;
+      assert.ok(before < 400, 'the lock is taken while tasks remain');
       delay.enable();
       await lock.released;
       delay.disable();
@@ -70,8 +72,9 @@ describe('SQLite under another process\'s write lock', () => {
       assert.ok(p99 < 50, `event-loop delay p99 ${p99.toFixed(1)} ms while the lock was held`);
       assert.ok(ticks > 100, `timers kept firing (${ticks} ticks of 10 ms in 3 s)`);
       assert.ok(worker.processed > before, 'handlers kept finishing while the lock was held');
-      await eventually(async () => ((await p.mill.store.counts()).COMPLETED === 200 ? true : undefined), 30_000, 'all 200 completed');
+      await eventually(async () => ((await p.mill.store.counts()).COMPLETED === 400 ? true : undefined), 30_000, 'all 400 completed');
       const all = await p.mill.list({ limit: 1000 });
+      assert.equal(all.length, 400);
       assert.ok(all.every((t) => t.attempts === 1), 'each ran once');
       assert.deepEqual(escaped, [], 'no error escaped');
     } finally {
