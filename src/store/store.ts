@@ -149,8 +149,9 @@ export interface Store {
 
   /**
    * The worker's one call per turn: writes outcomes (as complete and fail) and then claims (as claim),
-   * in one transaction, and in one round trip where the engine allows. Either all of it happens or,
-   * when it throws, none of it.
+   * in one round trip where the engine allows. When it throws, the caller may send the same outcomes
+   * again (each write names its attempt, so none lands twice), and no task it claimed stays STARTED:
+   * SQLite does it all in one transaction; PostgreSQL hands back what it claimed.
    */
   settle(outcomes: Outcomes, claim: ClaimRequest | null, now: Date): Promise<ClaimedTask[]>;
 

@@ -9,8 +9,10 @@ export class OutputBuffer {
   private list: string[] | null = null;
   private dropped = 0;
 
+  /** At most MAX_OUTPUT_LINES: once lines were dropped, the first is a marker that counts them. */
   get lines(): string[] {
-    return this.list ?? [];
+    if (!this.list) return [];
+    return this.dropped > 0 ? [`… ${this.dropped} earlier lines dropped`, ...this.list] : this.list;
   }
 
   push(level: 'log' | 'info' | 'warn' | 'error' | 'debug', args: unknown[]): void {
@@ -20,10 +22,12 @@ export class OutputBuffer {
     for (const line of text.split('\n')) {
       lines.push(line.length > MAX_OUTPUT_LINE_LENGTH ? `${line.slice(0, MAX_OUTPUT_LINE_LENGTH)}…` : line);
     }
-    if (lines.length > MAX_OUTPUT_LINES) {
-      const excess = lines.length - MAX_OUTPUT_LINES;
+    const room = this.dropped > 0 ? MAX_OUTPUT_LINES - 1 : MAX_OUTPUT_LINES;
+    if (lines.length > room) {
+      // Room for the marker too, from the first drop on.
+      const excess = lines.length - (MAX_OUTPUT_LINES - 1);
       this.dropped += excess;
-      lines.splice(0, excess + 1, `… ${this.dropped} earlier lines dropped`);
+      lines.splice(0, excess);
     }
   }
 }

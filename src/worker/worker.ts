@@ -107,6 +107,7 @@ export class Worker {
   private lookingAhead = false;
   private wakeTimer: NodeJS.Timeout | null = null;
   private timers: NodeJS.Timeout[] = [];
+  private renewTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private claimedCount = 0;
   private stopResult: Promise<{ released: number }> | null = null;
@@ -156,9 +157,11 @@ export class Worker {
     });
     this.timers.push(
       setInterval(() => this.wake(), pollIntervalMs),
-      setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3))),
       setInterval(() => void this.rescue(), Math.max(100, Math.floor(leaseMs / 2))),
     );
+    // Renewals go on while a stop waits for running tasks and writes their outcomes: a lease that
+    // lapsed then would let another worker start a task that still runs here.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
   }
@@ -222,20 +225,31 @@ export class Worker {
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
-    this.notifyIdle();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    // Stopped: nothing more will happen, whatever was left unwritten.
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
     return { released };
   }
 
   /** Writes what is still unwritten, for at most FINAL_FLUSH_MS; after that the leases expire and the tasks run again. */
   private async flushFinal(): Promise<void> {
     const until = Date.now() + FINAL_FLUSH_MS;
+    // A store call may hang (a network cut without a reset): the wait is bounded, the call finishes on its own.
+    const bounded = async (work: Promise<void>) => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
+      clearTimeout(timer);
+    };
     while ((this.pumping || this.pending.length > 0) && Date.now() < until) {
       if (this.pumping) {
-        await this.pumpDone;
+        await bounded(this.pumpDone);
         continue;
       }
       this.pausedUntil = 0;
-      await this.pump();
+      await bounded(this.pump());
       if (this.pending.length > 0) await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, until - Date.now()))));
     }
     if (this.pending.length > 0) {
@@ -354,7 +368,7 @@ export class Worker {
   private async recover(outcomes: Outcome[], err: unknown, claiming: boolean): Promise<void> {
     const message = describe(err);
     let left = outcomes;
-    if (outcomes.length > 0 && (await this.reachable())) left = await this.isolate(outcomes, message);
+    if (outcomes.length > 0) left = await this.writeAlone(outcomes, err);
     if (left.length > 0 || (claiming && outcomes.length === 0)) {
       const errors = left.length > 0 ? ++this.writeErrors : ++this.claimErrors;
       const pause = Math.min(30_000, (left.length > 0 ? 250 : 1_000) * 2 ** (errors - 1));
@@ -373,11 +387,31 @@ export class Worker {
     }
   }
 
-  /** Writes what it can of `outcomes`; returns those still unwritten (the database went away again). */
-  private async isolate(outcomes: Outcome[], message: string): Promise<Outcome[]> {
+  /**
+   * Writes `outcomes` without a claim (the claim may have been what failed); returns those still
+   * unwritten. Only when the database refuses the data itself (see isDataError) is the batch halved
+   * to find the bad row; any other error (a timeout, a deadlock, the database away) leaves them all
+   * to be retried, since a successful attempt must never be recorded as FAILED for a passing fault.
+   */
+  private async writeAlone(outcomes: Outcome[], first: unknown): Promise<Outcome[]> {
+    let err = first;
+    try {
+      await this.options.store.settle(split(outcomes), null, this.clock.now());
+      for (const o of outcomes) this.unwritten.delete(o.item.id);
+      return [];
+    } catch (e) {
+      err = e;
+    }
+    if (!isDataError(err) || !(await this.reachable())) return outcomes;
+    return this.isolate(outcomes, err);
+  }
+
+  /** `outcomes` were refused as data: halves them until the bad row is alone, and ends that one FAILED. */
+  private async isolate(outcomes: Outcome[], err: unknown): Promise<Outcome[]> {
     const now = () => this.clock.now();
     if (outcomes.length === 1) {
       const bad = outcomes[0] as Outcome;
+      const message = describe(err);
       const replacement: Failure = {
         ...attemptOf(bad.item),
         error: `the database refused this attempt's outcome (${message}); its result and output were dropped`,
@@ -390,8 +424,15 @@ export class Worker {
         this.unwritten.delete(bad.item.id);
         this.log.error('the database refused a task outcome; the task ended FAILED', { id: bad.item.id, error: message });
         return [];
-      } catch {
-        return outcomes;
+      } catch (again) {
+        if (!isDataError(again)) return outcomes;
+        // Not even the failure can be written: give the attempt up; its lease expires and it runs again.
+        this.unwritten.delete(bad.item.id);
+        this.log.error('the database refused a task outcome and its failure; the task runs again once its lease expires', {
+          id: bad.item.id,
+          error: describe(again),
+        });
+        return [];
       }
     }
     const half = Math.ceil(outcomes.length / 2);
@@ -400,9 +441,9 @@ export class Worker {
       try {
         await this.options.store.settle(split(part), null, now());
         for (const o of part) this.unwritten.delete(o.item.id);
-      } catch (err) {
-        if (!(await this.reachable())) left.push(...part);
-        else left.push(...(await this.isolate(part, describe(err))));
+      } catch (e) {
+        if (isDataError(e) && (await this.reachable())) left.push(...(await this.isolate(part, e)));
+        else left.push(...part);
       }
     }
     return left;
@@ -532,7 +573,8 @@ export class Worker {
     entry.settled = true;
     entry.cancelTimer?.();
     const { task } = entry;
-    this.running.delete(task.id);
+    // The task may run here again by now (this attempt lost its lease, the next was claimed here).
+    if (this.running.get(task.id) === entry) this.running.delete(task.id);
     this.processed++;
     const ms = performance.now() - entry.startedAt;
     this.meanTaskMs = this.meanTaskMs === Number.POSITIVE_INFINITY ? ms : this.meanTaskMs * 0.9 + ms * 0.1;
@@ -607,11 +649,15 @@ export class Worker {
   }
 
   private async renewLeases(): Promise<void> {
-    if (this.renewing || this.stopping) return;
+    if (this.renewing) return;
     const refs: AttemptRef[] = [];
+    const ids = new Set<number>();
     for (const r of this.running.values()) if (!r.settled) refs.push(ref(r.task));
     for (const t of this.buffer) refs.push(ref(t));
-    for (const a of this.unwritten.values()) refs.push(a);
+    for (const r of refs) ids.add(r.id);
+    // One attempt per task: an unwritten outcome of an earlier attempt of a task running again here
+    // is stale anyway, and a report of it as lost must not stop the attempt that runs.
+    for (const a of this.unwritten.values()) if (!ids.has(a.id)) refs.push(a);
     if (refs.length === 0) return;
     this.renewing = true;
     try {
@@ -666,6 +712,15 @@ export class Worker {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/**
+ * The database refused the data itself, not the moment: PostgreSQL's data exceptions, integrity and
+ * limit errors (SQLSTATE classes 22, 23, 54), SQLite's constraint, size and type errors.
+ */
+function isDataError(err: unknown): boolean {
+  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : '';
+  return /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
 }
 
 /** A database error's message with its detail (PostgreSQL says there which value it refused). */

@@ -45,14 +45,17 @@ describe('SQLite under another process\'s write lock', () => {
   it('keeps the event loop running (delay p99 under 50 ms), handlers and timers going, and loses nothing', async () => {
     p = await makeProject(sqlite, {
       tick: `export default (payload) => new Promise((r) => setTimeout(() => r(payload.n), 50));`,
+      // Runs across the lock: counts how often its own 10 ms timer fired in 5 s.
+      long: `export default () => new Promise((r) => { let n = 0; const i = setInterval(() => n++, 10); setTimeout(() => { clearInterval(i); r(n); }, 5000); });`,
     });
     const escaped: unknown[] = [];
     const onError = (err: unknown) => escaped.push(err);
     process.on('uncaughtException', onError);
     process.on('unhandledRejection', onError);
-    const worker = p.mill.worker({ concurrency: 5 });
+    const worker = p.mill.worker({ concurrency: 6 });
     try {
-      // 400 tasks of 50 ms at 5 at once: about 4 s of work, so the lock falls in the middle of the drain.
+      // A 5 s task, then 400 tasks of 50 ms at 5 at once: about 4 s of work, so the lock falls in the middle of the drain.
+      const long = await p.mill.add('long', {}, { priority: 10 });
       await p.mill.addMany(Array.from({ length: 400 }, (_, n) => ({ name: 'tick', payload: { n } })));
       worker.start();
       await eventually(async () => ((await p.mill.store.counts()).COMPLETED > 20 ? true : undefined), 20_000, 'the drain to start');
@@ -62,8 +65,7 @@ describe('SQLite under another process\'s write lock', () => {
       const ticker = setInterval(() => ticks++, 10);
       const lock = await holdWriteLock(file, 3_000);
       children.push(lock.child);
-      const before = worker.processed;
-      assert.ok(before < 400, 'the lock is taken while tasks remain');
+      assert.ok(worker.processed < 400, 'the lock is taken while tasks remain');
       delay.enable();
       await lock.released;
       delay.disable();
@@ -71,10 +73,12 @@ describe('SQLite under another process\'s write lock', () => {
       const p99 = delay.percentile(99) / 1e6;
       assert.ok(p99 < 50, `event-loop delay p99 ${p99.toFixed(1)} ms while the lock was held`);
       assert.ok(ticks > 100, `timers kept firing (${ticks} ticks of 10 ms in 3 s)`);
-      assert.ok(worker.processed > before, 'handlers kept finishing while the lock was held');
-      await eventually(async () => ((await p.mill.store.counts()).COMPLETED === 400 ? true : undefined), 30_000, 'all 400 completed');
+      assert.equal((await p.mill.get(long.id))?.status, 'STARTED', 'the long handler ran across the lock');
+      const ran = await p.mill.wait(long.id, { timeout: '30s' });
+      assert.ok(Number(ran.result) > 300, `the long handler's own timer fired ${String(ran.result)} times in 5 s`);
+      await eventually(async () => ((await p.mill.store.counts()).COMPLETED === 401 ? true : undefined), 30_000, 'all 401 completed');
       const all = await p.mill.list({ limit: 1000 });
-      assert.equal(all.length, 400);
+      assert.equal(all.length, 401);
       assert.ok(all.every((t) => t.attempts === 1), 'each ran once');
       assert.deepEqual(escaped, [], 'no error escaped');
     } finally {

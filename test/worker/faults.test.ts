@@ -153,6 +153,42 @@ for (const engine of ENGINES) {
       assert.equal(done.attempts, 2, 'run again once its lease expired');
     });
 
+    it('a claim that fails beside a successful outcome never turns that success into a failure', async () => {
+      p = await makeProject(engine, HANDLERS);
+      // More tasks than slots: each claim is full, so the next call carries an outcome and a claim.
+      const added = await p.mill.addMany(Array.from({ length: 15 }, (_, n) => ({ name: 'echo', payload: { n } })));
+      let failed = 0;
+      const store = wrapSettle(p.mill.store, async (real, outcomes, claim, now) => {
+        if (claim && outcomes.completions.length > 0 && failed === 0) {
+          failed++;
+          throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+        }
+        return real(outcomes, claim, now);
+      });
+      // One slot: the failing call carries a single outcome (a batch of more was always halved and written).
+      worker({ store, concurrency: 1 }).start();
+      for (const t of added) {
+        const done = await p.mill.wait(t.id, { timeout: '20s' });
+        assert.equal(done.status, 'COMPLETED', done.error ?? '');
+        assert.equal(done.attempts, 1);
+      }
+      assert.equal(failed, 1);
+    });
+
+    it('keeps renewing leases while a stop waits for a long task, so no other worker takes it', async () => {
+      p = await makeProject(engine, HANDLERS);
+      const t = await p.mill.add('slow', { ms: 3_000 });
+      const a = worker({ leaseMs: 900 });
+      a.start();
+      await eventually(async () => ((await p.mill.get(t.id))?.status === 'STARTED' ? true : undefined), 10_000, 'started');
+      const stopping = a.stop({ timeoutMs: 20_000 });
+      worker({ leaseMs: 900 }).start(); // rescues every 450 ms
+      assert.deepEqual(await stopping, { released: 0 });
+      const done = await p.mill.wait(t.id, { timeout: '20s' });
+      assert.equal(done.status, 'COMPLETED');
+      assert.equal(done.attempts, 1, 'never rescued while its worker was stopping');
+    });
+
     it('isolates an outcome the database refuses: the others of its batch are written, that one ends FAILED saying why', async () => {
       p = await makeProject(engine, HANDLERS);
       const [bad] = await p.mill.addMany([{ name: 'nul' }, ...Array.from({ length: 9 }, (_, n) => ({ name: 'echo', payload: { n } }))]);

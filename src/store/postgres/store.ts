@@ -554,11 +554,23 @@ export class PostgresStore implements Store {
     );
     const done = new Set((row?.done ?? []).map(Number));
     const left = completions.filter((c) => !done.has(c.id));
-    if (left.length > 0) await this.completeTransaction(left, now);
-    if (!claim) return [];
-    return (row?.claimed ?? [])
-      .map((r) => toClaimed(r, claim.lock, claim.now))
-      .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id);
+    const claimed = claim
+      ? (row?.claimed ?? [])
+          .map((r) => toClaimed(r, claim.lock, claim.now))
+          .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id)
+      : [];
+    if (left.length > 0) {
+      try {
+        await this.completeTransaction(left, now);
+      } catch (err) {
+        // The caller hears of the failure and never of these tasks: hand them back (attempt not
+        // counted) rather than leave them STARTED until their leases expire.
+        const refs = claimed.map((t) => ({ id: t.id, workerId: t.lockedBy.workerId, attempt: t.attempts }));
+        await this.release(refs, now).catch(() => undefined);
+        throw err;
+      }
+    }
+    return claimed;
   }
 
   /** Completions of tasks with dependants: the dependants are unblocked in the same transaction. */

@@ -8,7 +8,7 @@ CREATE INDEX tasks_due_queue ON tasks (queue, priority DESC, run_at, id) WHERE s
 CREATE FUNCTION append_output(earlier jsonb, added jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-  carried bigint := 0;
+  carried numeric := 0;
   lines jsonb := earlier;
   total integer;
   dropped integer;
@@ -17,7 +17,7 @@ BEGIN
     RETURN added;
   END IF;
   IF earlier->>0 ~ '^… \d+ earlier lines dropped$' THEN
-    carried := substring(earlier->>0 FROM '^… (\d+) ')::bigint;
+    carried := substring(earlier->>0 FROM '^… (\d+) ')::numeric;
     lines := earlier - 0;
   END IF;
   lines := lines || added;
