@@ -337,7 +337,9 @@ function resolveOptions(raw: unknown, file: string): ResolvedHandlerOptions {
 }
 
 /** The fields of a task a handler sees in ctx.task. */
-export function contextTask(task: Task): TaskContext['task'] {
+export function contextTask(
+  task: Pick<Task, 'id' | 'name' | 'attempts' | 'maxAttempts' | 'queue' | 'note' | 'scheduleName' | 'scheduledFor'>,
+): TaskContext['task'] {
   return {
     id: task.id,
     name: task.name,

@@ -16,7 +16,7 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
-import type { FollowUpOptions, HandlerRegistry, TaskContext } from './handlers.js';
+import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 
 export interface WorkerOptions {
@@ -529,16 +529,7 @@ export class Worker {
     const { task } = entry;
     const enqueue = this.options.enqueue;
     return {
-      task: {
-        id: task.id,
-        name: task.name,
-        attempt: task.attempts,
-        maxAttempts: task.maxAttempts,
-        queue: task.queue,
-        note: task.note,
-        scheduleName: task.scheduleName,
-        scheduledFor: task.scheduledFor,
-      },
+      task: contextTask(task),
       get signal(): AbortSignal {
         if (!entry.controller) {
           entry.controller = new AbortController();

@@ -192,28 +192,23 @@ export class SqliteStore implements Store {
    * it waits asynchronously, backing off from 1 ms to 25 ms, so timers, lease renewals and handlers
    * keep running meanwhile; after BUSY_WAIT_MS it gives up with DatabaseBusyError.
    */
-  private async write<T>(work: () => T): Promise<T> {
+  private write<T>(work: () => T): Promise<T> {
     const tx = this.db.transaction(work);
-    const deadline = Date.now() + BUSY_WAIT_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return tx.immediate();
-      } catch (err) {
-        if (!isBusy(err) || this.db.inTransaction) throw err;
-        if (Date.now() >= deadline) throw new DatabaseBusyError(this.where, BUSY_WAIT_MS);
-        await sleep(Math.min(25, 2 ** attempt) * (0.5 + Math.random()));
-      }
-    }
+    return this.untilFree(() => tx.immediate());
   }
 
   /** A read outside any transaction; waits as `write` does in the rare case a reader is told BUSY. */
-  private async read<T>(work: () => T): Promise<T> {
+  private read<T>(work: () => T): Promise<T> {
+    return this.untilFree(work);
+  }
+
+  private async untilFree<T>(run: () => T): Promise<T> {
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (let attempt = 0; ; attempt++) {
       try {
-        return work();
+        return run();
       } catch (err) {
-        if (!isBusy(err)) throw err;
+        if (!isBusy(err) || this.db.inTransaction) throw err;
         if (Date.now() >= deadline) throw new DatabaseBusyError(this.where, BUSY_WAIT_MS);
         await sleep(Math.min(25, 2 ** attempt) * (0.5 + Math.random()));
       }
