@@ -195,8 +195,8 @@ export class Worker {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    // Still subscribed: a cancel of a task that runs while the stop waits arrives at once (wake-ups
+    // are ignored from now on, see wake()).
 
     // Claimed but never started: back at once, the attempt not counted.
     const unstarted = this.buffer;
@@ -227,6 +227,8 @@ export class Worker {
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     // Stopped: nothing more will happen, whatever was left unwritten.
     const waiters = this.idleWaiters;
     this.idleWaiters = [];

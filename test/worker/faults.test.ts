@@ -19,6 +19,7 @@ const HANDLERS = {
   nul: `export default async () => ({ text: 'a\\u0000b' });`,
   big: `export default async () => 'x'.repeat(5000);`,
   chatty: `export default async () => { for (let i = 0; i < 2000; i++) console.log('line', i, 'y'.repeat(50)); return 1; };`,
+  hang: `export default (payload, ctx) => new Promise((resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));`,
   slow: `export default (payload, ctx) => new Promise((resolve) => { const t = setTimeout(() => resolve('slow done'), payload.ms); ctx.signal.addEventListener('abort', () => clearTimeout(t)); });`,
   watch: `
     import { writeFileSync } from 'node:fs';
@@ -187,6 +188,20 @@ for (const engine of ENGINES) {
       const done = await p.mill.wait(t.id, { timeout: '20s' });
       assert.equal(done.status, 'COMPLETED');
       assert.equal(done.attempts, 1, 'never rescued while its worker was stopping');
+    });
+
+    it('hears a cancel at once while a stop waits for the task', async () => {
+      p = await makeProject(engine, HANDLERS);
+      const t = await p.mill.add('hang', {});
+      const a = worker({ leaseMs: 30_000 }); // renewals every 10 s: only the cancel event can be this quick
+      a.start();
+      await eventually(async () => ((await p.mill.get(t.id))?.status === 'STARTED' ? true : undefined), 10_000, 'started');
+      const stopping = a.stop({ timeoutMs: 20_000 });
+      const t0 = Date.now();
+      await p.mill.cancel(t.id);
+      assert.deepEqual(await stopping, { released: 0 });
+      assert.ok(Date.now() - t0 < 5_000, `the stop ended ${Date.now() - t0} ms after the cancel`);
+      assert.equal((await p.mill.get(t.id))?.status, 'CANCELLED');
     });
 
     it('isolates an outcome the database refuses: the others of its batch are written, that one ends FAILED saying why', async () => {
