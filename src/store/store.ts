@@ -4,6 +4,7 @@
 import type { DaemonHeartbeat } from '../model/daemon.js';
 import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
 import type { LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../model/user.js';
 
 /** What a worker needs of a task it claimed: no output, result or error (those stay in the database). */
 export type ClaimedTask = Pick<
@@ -225,6 +226,30 @@ export interface Store {
 
   /** Wake-ups and cancel requests, from this process and (where the engine can) from others. */
   subscribe(listener: (event: StoreEvent) => void): () => void;
+
+  // --- Web authentication (src/store/*/users.ts). Only hashes are stored: the client hashes a
+  // password, token, session id or login secret before any of these calls.
+  /** False when a user of that name exists. */
+  addUser(user: UserRecord): Promise<boolean>;
+  getUser(name: string): Promise<UserRecord | null>;
+  listUsers(): Promise<UserRecord[]>;
+  /** Removes the user and ends their sessions; false if there was none. */
+  removeUser(name: string): Promise<boolean>;
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord>;
+  findToken(tokenHash: string): Promise<TokenRecord | null>;
+  touchToken(id: number, at: Date): Promise<void>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes (deletes) a token; false if there was none. */
+  removeToken(id: number): Promise<boolean>;
+  /** Stores a session (and drops expired ones). */
+  addSession(session: SessionRecord): Promise<void>;
+  /** The session if it exists and has not expired at `now`. */
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null>;
+  removeSession(idHash: string): Promise<void>;
+  addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void>;
+  /** Consumes a one-time login link: true once for an unexpired one, false ever after. */
+  useLoginLink(secretHash: string, now: Date): Promise<boolean>;
+  countPrincipals(): Promise<{ users: number; tokens: number }>;
 
   close(): Promise<void>;
 }

@@ -33,6 +33,8 @@ import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
+import * as users from './users.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 
 /** A pool, a pooled client inside our BEGIN, or the caller's own transaction. */
 type Db = ExternalTransaction;
@@ -943,6 +945,53 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({
       id: r.id, host: r.host, pid: r.pid, startedAt: r.started_at, lastSeen: r.last_seen, modules: r.modules,
     }));
+  }
+
+  // --- Web authentication: see users.ts.
+  addUser(user: UserRecord): Promise<boolean> {
+    return users.addUser(this.pool, user);
+  }
+  getUser(name: string): Promise<UserRecord | null> {
+    return users.getUser(this.pool, name);
+  }
+  listUsers(): Promise<UserRecord[]> {
+    return users.listUsers(this.pool);
+  }
+  removeUser(name: string): Promise<boolean> {
+    return this.transaction((db) => users.removeUser(db, name));
+  }
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return users.addToken(this.pool, token);
+  }
+  findToken(tokenHash: string): Promise<TokenRecord | null> {
+    return users.findToken(this.pool, tokenHash);
+  }
+  touchToken(id: number, at: Date): Promise<void> {
+    return users.touchToken(this.pool, id, at);
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return users.listTokens(this.pool);
+  }
+  removeToken(id: number): Promise<boolean> {
+    return users.removeToken(this.pool, id);
+  }
+  addSession(session: SessionRecord): Promise<void> {
+    return this.transaction((db) => users.addSession(db, session));
+  }
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null> {
+    return users.findSession(this.pool, idHash, now);
+  }
+  removeSession(idHash: string): Promise<void> {
+    return users.removeSession(this.pool, idHash);
+  }
+  addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void> {
+    return this.transaction((db) => users.addLoginLink(db, secretHash, createdAt, expiresAt));
+  }
+  useLoginLink(secretHash: string, now: Date): Promise<boolean> {
+    return users.useLoginLink(this.pool, secretHash, now);
+  }
+  countPrincipals(): Promise<{ users: number; tokens: number }> {
+    return users.countPrincipals(this.pool);
   }
 
   async close(): Promise<void> {

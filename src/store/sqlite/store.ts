@@ -33,6 +33,8 @@ import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
+import * as users from './users.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import { SqliteSignals } from './signals.js';
 
 /**
@@ -779,6 +781,53 @@ export class SqliteStore implements Store {
       lastSeen: new Date(r.last_seen),
       modules: JSON.parse(r.modules) as Json,
     }));
+  }
+
+  // --- Web authentication: see users.ts.
+  addUser(user: UserRecord): Promise<boolean> {
+    return this.write(() => users.addUser(this.db, user));
+  }
+  getUser(name: string): Promise<UserRecord | null> {
+    return this.read(() => users.getUser(this.db, name));
+  }
+  listUsers(): Promise<UserRecord[]> {
+    return this.read(() => users.listUsers(this.db));
+  }
+  removeUser(name: string): Promise<boolean> {
+    return this.write(() => users.removeUser(this.db, name));
+  }
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return this.write(() => users.addToken(this.db, token));
+  }
+  findToken(tokenHash: string): Promise<TokenRecord | null> {
+    return this.read(() => users.findToken(this.db, tokenHash));
+  }
+  async touchToken(id: number, at: Date): Promise<void> {
+    await this.write(() => users.touchToken(this.db, id, at));
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return this.read(() => users.listTokens(this.db));
+  }
+  removeToken(id: number): Promise<boolean> {
+    return this.write(() => users.removeToken(this.db, id));
+  }
+  async addSession(session: SessionRecord): Promise<void> {
+    await this.write(() => users.addSession(this.db, session));
+  }
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null> {
+    return this.read(() => users.findSession(this.db, idHash, now));
+  }
+  async removeSession(idHash: string): Promise<void> {
+    await this.write(() => users.removeSession(this.db, idHash));
+  }
+  async addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void> {
+    await this.write(() => users.addLoginLink(this.db, secretHash, createdAt, expiresAt));
+  }
+  useLoginLink(secretHash: string, now: Date): Promise<boolean> {
+    return this.write(() => users.useLoginLink(this.db, secretHash, now));
+  }
+  countPrincipals(): Promise<{ users: number; tokens: number }> {
+    return this.read(() => users.countPrincipals(this.db));
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
