@@ -11,8 +11,7 @@ import type { DaemonStatusInfo } from './mill.js';
 
 /** The roles that see the notice: `web.daemonNotice.roles`, admin when unset. */
 export function noticeRoles(config: Config): readonly Role[] {
-  const web = (config as Config & { web?: { daemonNotice?: { roles?: Role[] } } }).web;
-  return web?.daemonNotice?.roles ?? ['admin'];
+  return config.web.daemonNotice.roles;
 }
 
 /** A path or argument quoted for a POSIX shell when it needs it. */

@@ -6,9 +6,10 @@ import { html, type SafeHtml } from '../html.js';
 import type { ScheduleInfo } from '../../client/taskmill.js';
 import { CATCH_UP_POLICIES, OVERLAP_POLICIES } from '../../model/schedule.js';
 import type { ScheduleSpec } from '../../scheduler/reconcile.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import { formatDuration, formatTime, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, field, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, field, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, actionButton, csrfField, layout, live, pageHead } from './layout.js';
 import { daemonNotice } from './notice.js';
 
@@ -81,7 +82,7 @@ export function registerSchedules(app: FastifyInstance, deps: WebDeps): void {
     );
   });
 
-  app.post('/schedules/save', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/schedules/save', { preHandler: requireAdmin }, async (request, reply) => {
     const ctx = context(deps, request, reply);
     const body = request.body;
     const mode = field(body, 'mode') === 'edit' ? 'edit' : 'create';
@@ -135,7 +136,7 @@ export function registerSchedules(app: FastifyInstance, deps: WebDeps): void {
     }
   });
 
-  app.post('/schedules/action', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/schedules/action', { preHandler: requireAdmin }, async (request, reply) => {
     const mill = context(deps, request, reply).mill;
     const name = field(request.body, 'name');
     const action = field(request.body, 'action');

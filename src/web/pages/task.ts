@@ -3,9 +3,10 @@
 import type { FastifyInstance } from 'fastify';
 import { html, type SafeHtml } from '../html.js';
 import type { Json } from '../../model/task.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import { formatDuration, formatJson, formatTime, plural, progressBar, statusBadge, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, page, redirectWithFlash } from './kit.js';
 import { actionButton, live, pageHead, safeBack } from './layout.js';
 import type { TaskListItem, TaskWithProgress } from './mill.js';
 
@@ -45,7 +46,7 @@ export function registerTaskDetail(app: FastifyInstance, deps: WebDeps): void {
   }
 
   for (const action of ['retry', 'cancel', 'delete'] as const) {
-    app.post<{ Params: { id: string } }>(`/tasks/:id/${action}`, { preHandler: adminOnly }, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/tasks/:id/${action}`, { preHandler: requireAdmin }, async (request, reply) => {
       const id = taskId(request.params.id);
       const back = safeBack((request.body as Record<string, unknown> | undefined)?.back, id ? `/tasks/${id}` : '/tasks');
       if (id === null) return redirectWithFlash(reply, '/tasks', { kind: 'error', text: 'Not a task id.' });
