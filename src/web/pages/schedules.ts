@@ -171,11 +171,11 @@ function scheduleTable(ctx: PageContext, schedules: ScheduleInfo[]): SafeHtml {
       actionButton({ action: '/schedules/action', label, csrf: ctx.csrf, principal: ctx.principal, kind, confirm, disabledReason, fields: { name: s.name, action } });
     return html`<tr id="schedule-${s.name}" data-schedule="${s.name}">
 <th scope="row"><span class="name">${s.name}</span><div class="sub">${config ? html`<span class="badge s-info" title="${reason}">config file</span>` : html`<span class="badge s-info">api</span>`} ${s.enabled ? html`<span class="badge s-completed">active</span>` : html`<span class="badge s-cancelled">paused</span>`}</div></th>
-<td><a href="/tasks?name=${encodeURIComponent(s.task)}">${s.task}</a></td>
-<td><code>${ruleText(s)}</code><div class="sub">${s.rule.kind === 'cron' ? s.rule.timezone : 'interval'} · catch-up ${s.catchUp} · overlap ${s.overlap}</div></td>
-<td>${s.lastFiredAt ? html`${time(s.lastFiredAt, now)}${s.lastTaskId ? html` <a href="/tasks/${s.lastTaskId}">#${s.lastTaskId}</a>` : ''}` : html`<span class="muted">never</span>`}<div class="sub"><a href="/tasks?schedule=${encodeURIComponent(s.name)}">its tasks</a></div></td>
-<td>${s.lastSkippedAt ? html`${time(s.lastSkippedAt, now)}<div class="sub">${s.lastSkipReason ?? ''}${s.skippedCount > 1 ? ` (${s.skippedCount} skipped in all)` : ''}</div>` : html`<span class="muted">never</span>`}</td>
-<td>${s.next.length ? html`<ol class="next">${s.next.map((d) => html`<li><time datetime="${d.toISOString()}">${formatTime(d)}</time> <span class="muted">UTC</span></li>`)}</ol>` : html`<span class="muted">${s.enabled ? '–' : 'paused'}</span>`}</td>
+<td data-label="Task"><a href="/tasks?name=${encodeURIComponent(s.task)}">${s.task}</a></td>
+<td data-label="Rule"><code>${ruleText(s)}</code><div class="sub">${s.rule.kind === 'cron' ? s.rule.timezone : 'interval'} · catch-up ${s.catchUp} · overlap ${s.overlap}</div></td>
+<td data-label="Last run">${s.lastFiredAt ? html`${time(s.lastFiredAt, now)}${s.lastTaskId ? html` <a href="/tasks/${s.lastTaskId}">#${s.lastTaskId}</a>` : ''}` : html`<span class="muted">never</span>`}<div class="sub"><a href="/tasks?schedule=${encodeURIComponent(s.name)}">its tasks</a></div></td>
+<td data-label="Last skip">${s.lastSkippedAt ? html`${time(s.lastSkippedAt, now)}<div class="sub">${s.lastSkipReason ?? ''}${s.skippedCount > 1 ? ` (${s.skippedCount} skipped in all)` : ''}</div>` : html`<span class="muted">never</span>`}</td>
+<td data-label="Next runs">${s.next.length ? html`<ol class="next">${s.next.map((d) => html`<li><time datetime="${d.toISOString()}">${formatTime(d)}</time> <span class="muted">UTC</span></li>`)}</ol>` : html`<span class="muted">${s.enabled ? '–' : 'paused'}</span>`}</td>
 <td class="actions-cell"><div class="actions">
 ${btn('run', 'Run now', 'primary', undefined, null)}
 ${s.enabled ? btn('pause', 'Pause') : btn('resume', 'Resume')}
