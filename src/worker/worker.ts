@@ -18,6 +18,7 @@ import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcom
 import { retryDelay } from './backoff.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
+import { ProgressWriter } from './progress.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -64,6 +65,8 @@ interface Running {
   cancelled: boolean;
   /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
   abandoned: boolean;
+  /** Made on the first ctx.progress call. */
+  progress?: ProgressWriter;
 }
 
 type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
@@ -544,6 +547,10 @@ export class Worker {
         if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
         return (await enqueue(name, payload, options)).id;
       },
+      progress: (value, message) => {
+        entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
+        entry.progress.report(value, message);
+      },
     };
   }
 
@@ -565,6 +572,7 @@ export class Worker {
     if (entry.settled) return;
     entry.settled = true;
     entry.cancelTimer?.();
+    entry.progress?.close();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
