@@ -50,6 +50,7 @@ import type {
 } from '../model/query.js';
 import { checkBulk, checkCap, checkFilter, encodeCursor, keyOf, runBulk, toPageRequest } from './queries.js';
 import { payloadJsonSchema } from './schema.js';
+import { WebAuth } from './auth.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -97,6 +98,8 @@ export interface ScheduleInfo extends Schedule {
 
 export class Taskmill {
   readonly handlers: HandlerRegistry;
+  // --- Web authentication: users, bearer tokens, sessions and the one-time login link (see auth.ts).
+  readonly auth: WebAuth;
 
   private constructor(
     readonly config: Config,
@@ -106,6 +109,7 @@ export class Taskmill {
     private readonly logger: Logger | undefined,
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
+    this.auth = new WebAuth(store, clock);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -352,6 +356,11 @@ export class Taskmill {
     const handler = await this.handlers.load(canonical);
     if (!handler) return null;
     return { jsonSchema: payloadJsonSchema(handler), example: handler.example };
+  }
+
+  /** Answers when the database does (the web server's /healthz). */
+  async ping(): Promise<void> {
+    await this.store.ping();
   }
 
   async close(): Promise<void> {
