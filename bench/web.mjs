@@ -3,6 +3,7 @@
 // at a time, and 10 at once), and in batches of 100 per request. Prints one table.
 //   npm run build && node bench/web.mjs [--only sqlite|postgres] [--single 2000] [--batched 20000]
 import { spawn } from 'node:child_process';
+import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
