@@ -24,6 +24,7 @@ import { printError } from './output.js';
 // --- Web: users, tokens and the web server alone.
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
+import { tokenCommand } from './commands/token.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -63,6 +64,7 @@ function program(): Command {
     // --- Web
     userCommand,
     webCommand,
+    tokenCommand,
   ]) {
     register(cli);
   }

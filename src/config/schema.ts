@@ -102,6 +102,8 @@ export const BUILT_IN_MODULE_OPTIONS = {
     .strict(),
   Scheduler: z.object({}).strict(),
   ConfigSync: z.object({}).strict(),
+  // The admin page and HTTP API; configured under "web", not here.
+  Web: z.object({}).strict(),
   Maintenance: z
     .object({
       /** Finished tasks older than this are deleted; false keeps them. */
@@ -113,7 +115,7 @@ export const BUILT_IN_MODULE_OPTIONS = {
 } as const;
 
 /** The daemon modules that exist without a file; each can be disabled or given options. */
-export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance'] as const;
+export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance', 'Web'] as const;
 export type BuiltInModule = (typeof BUILT_IN_MODULES)[number];
 
 const moduleSchema = z
