@@ -174,6 +174,8 @@ export class Worker {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
+    // Isolation: with worker.isolation set, the first handler process starts now.
+    this.isolation.start();
   }
 
   /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */

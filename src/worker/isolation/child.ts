@@ -42,6 +42,8 @@ interface Current {
 }
 
 const registry = new HandlerRegistry(tasksDir);
+/** Handlers (per loaded version) the worker was told about: it is told once, not per task. */
+const reported = new WeakSet<object>();
 let current: Current | null = null;
 let nextCall = 1;
 let terminating = false;
@@ -81,7 +83,10 @@ async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
     if (!handler) {
       throw new Error(`no handler for task "${message.name}" in ${tasksDir} any more; restore its file, then retry the task`);
     }
-    send({ t: 'loaded', isolation: handler.options.isolation ?? null });
+    if (!reported.has(handler)) {
+      reported.add(handler);
+      send({ t: 'loaded', isolation: handler.options.isolation ?? null });
+    }
     const value = await handler.run(message.payload as never, context(message, task));
     send({ t: 'done', ok: true, json: toJson(value), rssBytes: process.memoryUsage.rss() });
   } catch (err) {

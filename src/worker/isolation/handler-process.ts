@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { FromChild, ToChild } from './protocol.js';
+import type { FromChild, IsolationMode, ToChild } from './protocol.js';
 
 /** How long a new process may take to say it is ready (loading Node, and tsx from source). */
 const START_TIMEOUT_MS = 30_000;
@@ -26,6 +26,8 @@ export class HandlerProcess {
   readonly pid: number | undefined;
   /** Tasks this process finished. */
   tasks = 0;
+  /** Handlers it loaded (told once per version), with the isolation each asks for. */
+  readonly loaded = new Map<string, IsolationMode | null>();
   /** Resolves once the process said it is ready; rejects (and the process is killed) if it never does. */
   readonly ready: Promise<void>;
   readonly exited: Promise<Exit>;
@@ -39,6 +41,7 @@ export class HandlerProcess {
   private stderrTail = '';
   private killTimer: NodeJS.Timeout | null = null;
   private killAt = Number.POSITIVE_INFINITY;
+  private sentKill = false;
 
   constructor(tasksDir: string, maxHeapMb: number) {
     this.proc = spawn(process.execPath, [...LOADER, `--max-old-space-size=${maxHeapMb}`, ENTRY, tasksDir], {
@@ -89,6 +92,11 @@ export class HandlerProcess {
     return this.exit === null;
   }
 
+  /** Told to end (SIGTERM or SIGKILL sent): it serves no more tasks. */
+  get ending(): boolean {
+    return this.killAt !== Number.POSITIVE_INFINITY || this.sentKill;
+  }
+
   /** Sends a message; returns the error when it cannot be serialised (a closed channel is not one: the exit says that). */
   send(message: ToChild): Error | null {
     if (!this.proc.connected) return null;
@@ -105,6 +113,7 @@ export class HandlerProcess {
     if (!this.alive) return this.exited;
     const at = Date.now() + graceMs;
     if (graceMs === 0) {
+      this.sentKill = true;
       this.proc.kill('SIGKILL');
     } else if (this.killAt === Number.POSITIVE_INFINITY) {
       this.proc.kill('SIGTERM');

@@ -54,13 +54,23 @@ export class Isolation {
     return this.pool?.started ?? 0;
   }
 
+  /** When every task is isolated, the first process starts with the worker rather than with its first task. */
+  start(): void {
+    if (this.everyTask) this.ensurePool()?.warm();
+  }
+
   run(task: ClaimedTask, ctx: TaskContext, output: OutputBuffer, mode: IsolationMode): Promise<unknown> {
+    const pool = this.ensurePool();
+    if (!pool) return Promise.reject(new Error('the worker has stopped'));
+    return pool.run({ name: task.name, payload: task.payload, ctx, output, fresh: mode === 'process-per-task' });
+  }
+
+  private ensurePool(): ProcessPool | null {
     if (!this.pool && !this.closed) {
       const { maxTasks, maxRssMb, killGraceMs } = this.options;
       this.pool = new ProcessPool({ ...this.deps, maxTasks, maxRssMb, killGraceMs });
     }
-    if (!this.pool) return Promise.reject(new Error('the worker has stopped'));
-    return this.pool.run({ name: task.name, payload: task.payload, ctx, output, fresh: mode === 'process-per-task' });
+    return this.closed ? null : this.pool;
   }
 
   /** Ends every handler process (after the worker stopped its tasks); resolves when none is left. */

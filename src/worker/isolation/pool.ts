@@ -6,7 +6,7 @@ import type { Logger } from '../../model/logger.js';
 import type { TaskContext } from '../handlers.js';
 import type { OutputBuffer } from '../output.js';
 import { HandlerProcess } from './handler-process.js';
-import { type FromChild, fromWire, type IsolationMode, type ToChild, toWire } from './protocol.js';
+import { type FromChild, fromWire, type ToChild, toWire } from './protocol.js';
 
 const MB = 1_048_576;
 /** How often the memory of busy processes is read. */
@@ -15,6 +15,8 @@ const MEMORY_CHECK_MS = 1_000;
 const START_BACKOFF_MAX_MS = 30_000;
 /** A handler whose process dies while loading it: tasks of that name fail at once for 1 s, doubling up to this. */
 const LOAD_BACKOFF_MAX_MS = 60_000;
+/** Processes starting at once: a start costs a core for a while, and the first one free serves the next task anyway. */
+const PARALLEL_STARTS = 2;
 
 export interface PoolOptions {
   tasksDir: string;
@@ -36,9 +38,18 @@ export interface IsolatedJob {
   fresh: boolean;
 }
 
+/** A task waiting for a process: served by the first one free or started (a used one only if it need not be fresh). */
+interface Waiter {
+  fresh: boolean;
+  resolve(proc: HandlerProcess): void;
+  reject(err: unknown): void;
+}
+
 export class ProcessPool {
   private readonly idle: HandlerProcess[] = [];
   private readonly busy = new Set<HandlerProcess>();
+  private readonly waiters: Waiter[] = [];
+  private starting = 0;
   /** Every process not yet exited, dying ones included. */
   private readonly all = new Set<HandlerProcess>();
   private startFailures = 0;
@@ -57,18 +68,24 @@ export class ProcessPool {
     return [...this.all].flatMap((p) => (p.pid === undefined ? [] : [p.pid]));
   }
 
+  /** Starts one process ahead of the first task (a worker that isolates every task does so when it starts). */
+  warm(): void {
+    if (this.all.size === 0 && !this.closed) void this.start();
+  }
+
   /** Runs one task in a process; resolves with its result, rejects with what it threw or how its process died. */
   async run(job: IsolatedJob): Promise<unknown> {
     if (this.closed) throw new HandlerProcessError('the worker is stopping; the task was not started');
-    const crash = this.loadCrashes.get(job.name);
-    if (crash && Date.now() < crash.until) {
-      throw new HandlerProcessError(`${crash.message}; it is not loaded again for ${seconds(crash.until - Date.now())}`);
-    }
-    const proc = await this.acquire(job.fresh);
-    const { signal } = job.ctx;
-    if (signal.aborted || this.closed) {
-      this.afterTask(proc, false, 0);
-      throw signal.aborted ? signal.reason : new HandlerProcessError('the worker is stopping; the task was not started');
+    this.refuseCrashing(job.name);
+    const proc = await this.acquire(job.fresh, job.ctx.signal);
+    try {
+      // Aborted in the turn it was handed over, or its handler crashed another process meanwhile:
+      // the process goes to the next task.
+      if (job.ctx.signal.aborted) throw job.ctx.signal.reason;
+      this.refuseCrashing(job.name);
+    } catch (err) {
+      this.offer(proc);
+      throw err;
     }
     return this.runOn(proc, job);
   }
@@ -79,23 +96,77 @@ export class ProcessPool {
     if (this.memoryTimer) clearInterval(this.memoryTimer);
     this.memoryTimer = null;
     this.idle.length = 0;
+    for (const w of this.waiters.splice(0)) w.reject(new HandlerProcessError('the worker is stopping; the task was not started'));
     await Promise.all([...this.all].map((p) => p.kill(this.options.killGraceMs)));
   }
 
-  private async acquire(fresh: boolean): Promise<HandlerProcess> {
-    const i = fresh ? this.idle.findIndex((p) => p.tasks === 0) : this.idle.length - 1;
-    if (i >= 0) return this.idle.splice(i, 1)[0] as HandlerProcess;
-    return this.spawn();
+  private acquire(fresh: boolean, signal: AbortSignal): Promise<HandlerProcess> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const i = this.idle.findIndex((p) => !fresh || p.tasks === 0);
+    if (i >= 0) return Promise.resolve(this.idle.splice(i, 1)[0] as HandlerProcess);
+    return new Promise((resolve, reject) => {
+      // A timeout or cancel while it waits: it leaves the queue, and no process is spent on it.
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(signal.reason);
+      };
+      const waiter: Waiter = {
+        fresh,
+        resolve: (proc) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(proc);
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.grow();
+    });
   }
 
-  private async spawn(): Promise<HandlerProcess> {
-    const wait = this.startBlockedUntil - Date.now();
-    if (wait > 0) {
-      throw new HandlerProcessError(
-        `handler processes fail to start (${this.lastStartError}); the next start is in ${seconds(wait)}; see the worker's log`,
-      );
+  /** A process free for a task: to the first waiter that can take it, or idle. */
+  private offer(proc: HandlerProcess): void {
+    const i = this.waiters.findIndex((w) => !w.fresh || proc.tasks === 0);
+    if (i >= 0) (this.waiters.splice(i, 1)[0] as Waiter).resolve(proc);
+    else this.idle.push(proc);
+    this.grow();
+  }
+
+  /**
+   * Starts processes for waiters that the running and starting ones will not serve, at most
+   * PARALLEL_STARTS at a time and `size` in all. While starts back off, waiters that nothing will
+   * serve fail with the start error.
+   */
+  private grow(): void {
+    while (!this.closed && this.waiters.length > this.starting && this.starting < PARALLEL_STARTS) {
+      const working = [...this.busy].filter((p) => !p.ending).length;
+      if (this.idle.length + working + this.starting >= this.options.size) {
+        // Full: only a waiter for a fresh process makes room, by ending an idle used one.
+        const stale = this.idle.findIndex((p) => p.tasks > 0);
+        if (stale < 0 || !this.waiters.some((w) => w.fresh)) return;
+        void (this.idle.splice(stale, 1)[0] as HandlerProcess).kill(this.options.killGraceMs);
+      }
+      const wait = this.startBlockedUntil - Date.now();
+      if (wait > 0) {
+        if (working + this.starting > 0) return;
+        const err = new HandlerProcessError(
+          `handler processes fail to start (${this.lastStartError}); the next start is in ${seconds(wait)}; see the worker's log`,
+        );
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        return;
+      }
+      void this.start();
     }
+  }
+
+  private async start(): Promise<void> {
+    this.starting++;
     const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb);
+    proc.onRawLine = this.stray(proc);
     this.started++;
     this.all.add(proc);
     void proc.exited.then(() => {
@@ -106,6 +177,7 @@ export class ProcessPool {
     try {
       await proc.ready;
     } catch (err) {
+      this.starting--;
       // Never reused, and the next start waits: a broken setup must not spawn in a loop.
       void proc.kill(0);
       this.startFailures++;
@@ -113,11 +185,14 @@ export class ProcessPool {
       this.startBlockedUntil = Date.now() + delay;
       this.lastStartError = (err as Error).message;
       this.options.logger.error('a handler process failed to start', { error: this.lastStartError, retryInMs: delay });
-      throw new HandlerProcessError(`could not start a handler process: ${this.lastStartError}`);
+      this.waiters.shift()?.reject(new HandlerProcessError(`could not start a handler process: ${this.lastStartError}`));
+      this.grow();
+      return;
     }
+    this.starting--;
     this.startFailures = 0;
     if (this.closed) void proc.kill(this.options.killGraceMs);
-    return proc;
+    else this.offer(proc);
   }
 
   private runOn(proc: HandlerProcess, job: IsolatedJob): Promise<unknown> {
@@ -126,13 +201,13 @@ export class ProcessPool {
     this.memoryTimer ??= setInterval(() => this.checkMemory(), MEMORY_CHECK_MS).unref();
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
-      let loaded = false;
-      let asked: IsolationMode | null = null;
+      // A death before the handler is loaded is a crash while loading (see noteLoadCrash).
+      let loaded = proc.loaded.has(job.name);
       const finish = () => {
         settled = true;
         ctx.signal.removeEventListener('abort', onAbort);
         proc.onMessage = null;
-        proc.onRawLine = null;
+        proc.onRawLine = this.stray(proc);
         this.busy.delete(proc);
       };
       // Timeout, cancel or stop: the handler sees its signal, its process gets SIGTERM, then SIGKILL.
@@ -150,7 +225,7 @@ export class ProcessPool {
             break;
           case 'loaded':
             loaded = true;
-            asked = message.isolation;
+            proc.loaded.set(job.name, message.isolation);
             this.loadCrashes.delete(job.name);
             break;
           case 'call':
@@ -159,7 +234,7 @@ export class ProcessPool {
           case 'done':
             finish();
             proc.tasks++;
-            this.afterTask(proc, job.fresh || asked === 'process-per-task', message.rssBytes);
+            this.afterTask(proc, job.fresh || proc.loaded.get(job.name) === 'process-per-task', message.rssBytes);
             if (message.ok) resolve(message.json === undefined ? undefined : JSON.parse(message.json));
             else reject(fromWire(message.error));
             break;
@@ -170,6 +245,8 @@ export class ProcessPool {
       void proc.exited.then((exit) => {
         if (settled) return;
         finish();
+        // Waiters that counted on this process need another.
+        this.grow();
         if (ctx.signal.aborted) return reject(ctx.signal.reason);
         const how = proc.endReason ?? `the handler's process (pid ${proc.pid}) ${proc.describe(exit)}`;
         if (!loaded && proc.endReason === null) this.noteLoadCrash(job.name, how);
@@ -219,11 +296,13 @@ export class ProcessPool {
               ? 'the pool is full'
               : null;
     if (why === null) {
-      this.idle.push(proc);
+      this.offer(proc);
       return;
     }
     if (!retire) this.options.logger.info('recycling a handler process', { pid: proc.pid, why });
     void proc.kill(this.options.killGraceMs);
+    // It leaves room: a waiter may need a new one.
+    this.grow();
   }
 
   /** Memory outside the V8 heap (buffers) is not bounded by --max-old-space-size: past twice the limit, the process is killed. */
@@ -235,6 +314,19 @@ export class ProcessPool {
       proc.endReason = `the handler's process (pid ${proc.pid}) used ${Math.round(rss / MB)} MB, over twice worker.isolationMaxRssMb (${this.options.maxRssMb} MB), and was killed`;
       this.options.logger.warn('killed a handler process for its memory', { pid: proc.pid, rssMb: Math.round(rss / MB) });
       void proc.kill(0);
+    }
+  }
+
+  /** What a process prints between tasks (a late timer of a handler, say) goes to the worker's log. */
+  private stray(proc: HandlerProcess): (stream: 'stdout' | 'stderr', line: string) => void {
+    return (stream, line) => this.options.logger.warn('a handler process printed outside any task', { pid: proc.pid, stream, line });
+  }
+
+  /** While a handler that crashed its process loading is backed off, its tasks fail at once. */
+  private refuseCrashing(name: string): void {
+    const crash = this.loadCrashes.get(name);
+    if (crash && Date.now() < crash.until) {
+      throw new HandlerProcessError(`${crash.message}; it is not loaded again for ${seconds(crash.until - Date.now())}`);
     }
   }
 

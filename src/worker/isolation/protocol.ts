@@ -32,7 +32,7 @@ export type ToChild =
 /** Child → worker. */
 export type FromChild =
   | { t: 'ready' }
-  /** The handler file imported; its own isolation option, if it asks for one. */
+  /** A handler file (or a new version of it) imported, with its own isolation option: sent once per version. */
   | { t: 'loaded'; isolation: IsolationMode | null }
   | { t: 'out'; level: 'log' | 'info' | 'warn' | 'error' | 'debug'; text: string }
   | { t: 'call'; call: number; method: string; args: unknown[] }
