@@ -21,6 +21,9 @@ import { stopCommand } from './commands/stop.js';
 import { summaryCommand } from './commands/summary.js';
 import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
+// --- Web: users, tokens and the web server alone.
+import { userCommand } from './commands/user.js';
+import { webCommand } from './commands/web.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -57,6 +60,9 @@ function program(): Command {
     listCommand,
     summaryCommand,
     watchdogCommand,
+    // --- Web
+    userCommand,
+    webCommand,
   ]) {
     register(cli);
   }

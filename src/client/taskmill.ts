@@ -30,6 +30,7 @@ import { upcoming } from '../scheduler/rules.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { type FollowUpOptions, HandlerRegistry, type ResolvedHandlerOptions, validateTaskName } from '../worker/handlers.js';
 import { Worker } from '../worker/worker.js';
+import { WebAuth } from './auth.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -77,6 +78,8 @@ export interface ScheduleInfo extends Schedule {
 
 export class Taskmill {
   readonly handlers: HandlerRegistry;
+  // --- Web authentication: users, bearer tokens, sessions and the one-time login link (see auth.ts).
+  readonly auth: WebAuth;
 
   private constructor(
     readonly config: Config,
@@ -86,6 +89,7 @@ export class Taskmill {
     private readonly logger: Logger | undefined,
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
+    this.auth = new WebAuth(store, clock);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -255,6 +259,11 @@ export class Taskmill {
   async daemons(): Promise<(DaemonHeartbeat & { stale: boolean })[]> {
     const now = this.clock.now().getTime();
     return (await this.store.listDaemons()).map((d) => ({ ...d, stale: now - d.lastSeen.getTime() > HEARTBEAT_STALE_MS }));
+  }
+
+  /** Answers when the database does (the web server's /healthz). */
+  async ping(): Promise<void> {
+    await this.store.ping();
   }
 
   async close(): Promise<void> {
