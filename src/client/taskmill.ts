@@ -206,6 +206,8 @@ export class Taskmill {
       queues: overrides.queues ?? w.queues ?? null,
       maxTasks: overrides.maxTasks,
       limits: this.config.limits,
+      // Isolation: worker.isolation and the pool's limits.
+      isolation: { mode: w.isolation, maxTasks: w.isolationMaxTasks, maxRssMb: w.isolationMaxRssMb, killGraceMs: w.isolationKillGrace },
       enqueue: (name, payload, options) => this.add(name, payload, options),
       clock: this.clock,
       random: this.random,
