@@ -182,7 +182,8 @@ export class Taskmill {
       queues: overrides.queues ?? w.queues ?? null,
       maxTasks: overrides.maxTasks,
       limits: this.config.limits,
-      enqueue: (name, payload, options) => this.add(name, payload, options),
+      // ctx.add: validated here as add() validates; written by the worker with the parent's completion.
+      prepare: (name, payload, options) => this.prepare({ name, payload, options }, this.clock.now()),
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,

@@ -16,6 +16,7 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
+import { AttemptFollowUps, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 
@@ -29,8 +30,11 @@ export interface WorkerOptions {
   queues?: readonly string[] | null;
   /** Stop claiming after this many tasks (the daemon then starts a fresh worker). */
   maxTasks?: number;
-  /** How ctx.add enqueues follow-up tasks (the client's add, validated as any other). */
-  enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
+  /**
+   * How ctx.add validates a follow-up (the client's checks, same errors). Follow-ups are written with
+   * their parent's completion, in the same transaction (see followups.ts).
+   */
+  prepare?: PrepareTask;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
   clock?: Clock;
@@ -64,6 +68,8 @@ interface Running {
   cancelled: boolean;
   /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
   abandoned: boolean;
+  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
+  followUps: AttemptFollowUps | null;
 }
 
 type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
@@ -497,6 +503,7 @@ export class Worker {
       settled: false,
       cancelled: task.cancelRequested,
       abandoned: false,
+      followUps: null,
     };
     this.running.set(task.id, entry);
     entry.cancelTimer = longTimeout(() => this.abort(entry, new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
@@ -520,6 +527,8 @@ export class Worker {
       // and whatever the handler does later is ignored.
       value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
       if (isThenable(value)) value = await value;
+      // ctx.add calls the handler did not await belong to this attempt too: their outcome first.
+      if (entry.followUps) await entry.followUps.whenSettled();
     } catch (err) {
       this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
       return;
@@ -529,7 +538,7 @@ export class Worker {
 
   private context(entry: Running): TaskContext {
     const { task } = entry;
-    const enqueue = this.options.enqueue;
+    const prepare = this.options.prepare;
     return {
       task: contextTask(task),
       get signal(): AbortSignal {
@@ -541,8 +550,9 @@ export class Worker {
       },
       log: (...args: unknown[]) => entry.output.push('log', args),
       add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
-        if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
-        return (await enqueue(name, payload, options)).id;
+        if (!prepare) throw new Error('this worker cannot add tasks (no prepare function given)');
+        entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
+        return entry.followUps.add(name, payload, options);
       },
     };
   }
@@ -565,6 +575,8 @@ export class Worker {
     if (entry.settled) return;
     entry.settled = true;
     entry.cancelTimer?.();
+    // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
+    entry.followUps?.end();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
@@ -603,11 +615,17 @@ export class Worker {
         ),
       );
     }
-    return { kind: 'completion', item: { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) } };
+    const followUps = entry.followUps?.end() ?? [];
+    const item: Completion = { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) };
+    // Only when there are some: a completion without follow-ups takes the store's batched path.
+    if (followUps.length > 0) item.followUps = followUps;
+    return { kind: 'completion', item };
   }
 
   private failure(entry: Running, error: Error): Outcome {
     const { task } = entry;
+    // A failed attempt adds nothing: its follow-ups are dropped (their reserved ids stay unused).
+    entry.followUps?.end();
     const final = entry.cancelled || task.attempts >= task.maxAttempts;
     const retryAt = final ? null : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
     if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });
