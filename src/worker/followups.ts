@@ -75,10 +75,13 @@ export class AttemptFollowUps {
   }
 
   private refuseIfEnded(): void {
-    if (this.ended) {
-      throw new InvalidInputError(
-        `the attempt of task #${this.parentId} has ended, so ctx.add adds nothing now: call ctx.add (and await it) before the handler returns.`,
-      );
-    }
+    if (this.ended) throw attemptEnded(this.parentId);
   }
+}
+
+/** What ctx.add throws once its attempt has ended (the handler returned, threw, timed out or was stopped). */
+export function attemptEnded(taskId: number): InvalidInputError {
+  return new InvalidInputError(
+    `the attempt of task #${taskId} has ended, so ctx.add adds nothing now: call ctx.add (and await it) before the handler returns.`,
+  );
 }

@@ -16,7 +16,7 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
-import { AttemptFollowUps, type PrepareTask } from './followups.js';
+import { AttemptFollowUps, attemptEnded, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 
@@ -551,6 +551,7 @@ export class Worker {
       log: (...args: unknown[]) => entry.output.push('log', args),
       add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
         if (!prepare) throw new Error('this worker cannot add tasks (no prepare function given)');
+        if (entry.settled) throw attemptEnded(task.id);
         entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
         return entry.followUps.add(name, payload, options);
       },
