@@ -18,3 +18,6 @@ export * from './model/errors.js';
 export type { ExternalTransaction, Store, StoreEvent } from './store/store.js';
 export type { DaemonModule, ModuleContext, ModuleSettings, ModuleSummary, SummaryColumn } from './daemon/module.js';
 export type { DaemonHeartbeat } from './model/daemon.js';
+// Follow-ups and retention
+export type { PruneOptions, PruneReport } from './client/taskmill.js';
+export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';

@@ -21,6 +21,8 @@ import { stopCommand } from './commands/stop.js';
 import { summaryCommand } from './commands/summary.js';
 import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
+// Retention
+import { pruneCommand } from './commands/prune.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -57,6 +59,7 @@ function program(): Command {
     listCommand,
     summaryCommand,
     watchdogCommand,
+    pruneCommand,
   ]) {
     register(cli);
   }
