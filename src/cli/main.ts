@@ -23,6 +23,9 @@ import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
 // Retention
 import { pruneCommand } from './commands/prune.js';
+// --- Web: users, tokens and the web server alone.
+import { userCommand } from './commands/user.js';
+import { webCommand } from './commands/web.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -60,6 +63,9 @@ function program(): Command {
     summaryCommand,
     watchdogCommand,
     pruneCommand,
+    // --- Web
+    userCommand,
+    webCommand,
   ]) {
     register(cli);
   }

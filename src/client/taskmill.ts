@@ -31,6 +31,7 @@ import { upcoming } from '../scheduler/rules.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { type FollowUpOptions, HandlerRegistry, type ResolvedHandlerOptions, validateTaskName } from '../worker/handlers.js';
 import { Worker } from '../worker/worker.js';
+import { WebAuth } from './auth.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -94,6 +95,8 @@ export interface ScheduleInfo extends Schedule {
 
 export class Taskmill {
   readonly handlers: HandlerRegistry;
+  // --- Web authentication: users, bearer tokens, sessions and the one-time login link (see auth.ts).
+  readonly auth: WebAuth;
 
   private constructor(
     readonly config: Config,
@@ -103,6 +106,7 @@ export class Taskmill {
     private readonly logger: Logger | undefined,
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
+    this.auth = new WebAuth(store, clock);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -295,6 +299,11 @@ export class Taskmill {
     const before = cutoffs(retention, this.clock.now());
     const removed = await this.store.prune({ before, dryRun: options.dryRun === true });
     return { removed, before, dryRun: options.dryRun === true };
+  }
+
+  /** Answers when the database does (the web server's /healthz). */
+  async ping(): Promise<void> {
+    await this.store.ping();
   }
 
   async close(): Promise<void> {

@@ -141,6 +141,32 @@ const moduleSchema = z
   })
   .strict();
 
+// --- Web: the admin page and HTTP API (the Web daemon module and `taskmill web`).
+/** The port the page and API listen on when none is configured ("TASK" on a phone keypad). */
+export const DEFAULT_WEB_PORT = 8275;
+
+const webSchema = z
+  .object({
+    /** Off turns the Web daemon module off (`taskmill web` still serves). */
+    enabled: z.boolean().default(true),
+    /** Loopback by default; another address without TLS is warned about. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (tests). */
+    port: z.number().int().min(0).max(65_535).default(DEFAULT_WEB_PORT),
+    /** Every principal is a viewer: nothing can be changed through the page or the API. */
+    readOnly: z.boolean().default(false),
+    /** How long a login lasts. */
+    sessionTtl: duration().default(12 * 3_600_000),
+    /** PEM files (relative to the config file); both or neither. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** Who sees the "daemon not running" banner. */
+    daemonNotice: z
+      .object({ roles: z.array(z.enum(['admin', 'viewer'])).default(['admin']) })
+      .strict()
+      .default(() => ({ roles: ['admin' as const] })),
+  })
+  .strict();
+
 const logSchema = z
   .object({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('error'),
@@ -189,6 +215,7 @@ export const configSchema = z
     /** Size limits; see limitsSchema. */
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     log: logSchema.default(() => logSchema.parse({})),
+    web: webSchema.default(() => webSchema.parse({})),
   })
   .strict();
 

@@ -4,6 +4,10 @@
 import type { DaemonHeartbeat } from '../model/daemon.js';
 import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
 import type { LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../model/user.js';
+import type {
+  ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryMode, DeliveryRef, Notification,
+} from '../model/notification.js';
 
 /** What a worker needs of a task it claimed: no output, result or error (those stay in the database). */
 export type ClaimedTask = Pick<
@@ -257,10 +261,71 @@ export interface Store {
   /** Every daemon that has a heartbeat, newest first. */
   listDaemons(): Promise<DaemonHeartbeat[]>;
 
+  // --- Notifications (src/store/*/notifications.ts). A task_failed notification is written by
+  // `fail`/`settle` and `rescueExpired` in the transaction that ends its task FAILED.
+  /** Writes delivery rows for notifications not routed yet, one per channel `route` names; returns how many it routed. */
+  routeNotifications(route: (n: Notification) => readonly string[], now: Date): Promise<number>;
+  /** Leases due deliveries of one channel to `owner` (see DeliveryClaim); never to two callers at once. */
+  claimDeliveries(claim: DeliveryClaim): Promise<ClaimedDelivery[]>;
+  /** These deliveries were sent: never claimed again. */
+  markDelivered(refs: readonly DeliveryRef[], now: Date): Promise<void>;
+  /** These deliveries failed: their lease is handed back and they wait until `retryAt`. */
+  deferDeliveries(refs: readonly DeliveryRef[], owner: string, error: string, retryAt: Date): Promise<void>;
+  /** Opens and closes per-host daemon outages, writing each alert once in a cluster (see DaemonCheck). */
+  checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck>;
+  /** Newest first, with each channel's delivery state (for inspection and tests). */
+  listNotifications(limit: number): Promise<NotificationRecord[]>;
+  /** Deletes notifications older than `before` with nothing left to send; returns how many. */
+  pruneNotifications(before: Date): Promise<number>;
+
   /** Wake-ups and cancel requests, from this process and (where the engine can) from others. */
   subscribe(listener: (event: StoreEvent) => void): () => void;
 
+  // --- Web authentication (src/store/*/users.ts). Only hashes are stored: the client hashes a
+  // password, token, session id or login secret before any of these calls.
+  /** False when a user of that name exists. */
+  addUser(user: UserRecord): Promise<boolean>;
+  getUser(name: string): Promise<UserRecord | null>;
+  listUsers(): Promise<UserRecord[]>;
+  /** Removes the user and ends their sessions; false if there was none. */
+  removeUser(name: string): Promise<boolean>;
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord>;
+  findToken(tokenHash: string): Promise<TokenRecord | null>;
+  touchToken(id: number, at: Date): Promise<void>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes (deletes) a token; false if there was none. */
+  removeToken(id: number): Promise<boolean>;
+  /** Stores a session (and drops expired ones). */
+  addSession(session: SessionRecord): Promise<void>;
+  /** The session if it exists and has not expired at `now`. */
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null>;
+  removeSession(idHash: string): Promise<void>;
+  addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void>;
+  /** Consumes a one-time login link: true once for an unexpired one, false ever after. */
+  useLoginLink(secretHash: string, now: Date): Promise<boolean>;
+  countPrincipals(): Promise<{ users: number; tokens: number }>;
+
   close(): Promise<void>;
+}
+
+// --- Notifications: the store's side (see src/model/notification.ts for the rest).
+export interface DaemonCheckRequest {
+  now: Date;
+  /** A host whose newest heartbeat is older than this is down. */
+  staleMs: number;
+  /** Who is checking (host:pid and role), recorded on the outage. */
+  by: string;
+}
+
+export interface NotificationRecord extends Notification {
+  deliveries: {
+    channel: string;
+    state: 'pending' | 'sent';
+    mode: DeliveryMode | null;
+    attempts: number;
+    lastError: string | null;
+    sentAt: Date | null;
+  }[];
 }
 
 export const SCHEMA_VERSION_KEY = 'schema_version';

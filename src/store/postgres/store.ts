@@ -37,6 +37,11 @@ import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import * as users from './users.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
+import * as notifications from './notifications.js';
+import type { ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryRef, Notification } from '../../model/notification.js';
+import type { DaemonCheckRequest, NotificationRecord } from '../store.js';
 
 /** A pool, a pooled client inside our BEGIN, or the caller's own transaction. */
 type Db = ExternalTransaction;
@@ -661,6 +666,8 @@ export class PostgresStore implements Store {
       for (const r of rows) {
         if (r.status !== 'WAITING' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
       }
+      // Notifications: a task that failed for good is reported from this same transaction.
+      await notifications.recordFailures(db, rows.filter((r) => r.status === 'FAILED').map((r) => Number(r.id)), now);
       const anyRetried = rows.some((r) => r.status === 'WAITING');
       if (anyRetried) await this.notify(db, { kind: 'wake' });
       return anyRetried;
@@ -754,6 +761,8 @@ export class PostgresStore implements Store {
       for (const r of rows) {
         if (r.status !== 'WAITING' && r.has_dependants) await this.cascade(db, Number(r.id), r.status, now);
       }
+      // Notifications: a task whose lease expired with no attempt left is reported from this transaction.
+      await notifications.recordFailures(db, rows.filter((r) => r.status === 'FAILED').map((r) => Number(r.id)), now);
       if (rows.length > 0) await this.notify(db, { kind: 'wake' });
       return rows.length;
     });
@@ -981,6 +990,91 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({
       id: r.id, host: r.host, pid: r.pid, startedAt: r.started_at, lastSeen: r.last_seen, modules: r.modules,
     }));
+  }
+
+  // --- Web authentication: see users.ts.
+  addUser(user: UserRecord): Promise<boolean> {
+    return users.addUser(this.pool, user);
+  }
+  getUser(name: string): Promise<UserRecord | null> {
+    return users.getUser(this.pool, name);
+  }
+  listUsers(): Promise<UserRecord[]> {
+    return users.listUsers(this.pool);
+  }
+  removeUser(name: string): Promise<boolean> {
+    return this.transaction((db) => users.removeUser(db, name));
+  }
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return users.addToken(this.pool, token);
+  }
+  findToken(tokenHash: string): Promise<TokenRecord | null> {
+    return users.findToken(this.pool, tokenHash);
+  }
+  touchToken(id: number, at: Date): Promise<void> {
+    return users.touchToken(this.pool, id, at);
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return users.listTokens(this.pool);
+  }
+  removeToken(id: number): Promise<boolean> {
+    return users.removeToken(this.pool, id);
+  }
+  addSession(session: SessionRecord): Promise<void> {
+    return this.transaction((db) => users.addSession(db, session));
+  }
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null> {
+    return users.findSession(this.pool, idHash, now);
+  }
+  removeSession(idHash: string): Promise<void> {
+    return users.removeSession(this.pool, idHash);
+  }
+  addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void> {
+    return this.transaction((db) => users.addLoginLink(db, secretHash, createdAt, expiresAt));
+  }
+  useLoginLink(secretHash: string, now: Date): Promise<boolean> {
+    return users.useLoginLink(this.pool, secretHash, now);
+  }
+  countPrincipals(): Promise<{ users: number; tokens: number }> {
+    return users.countPrincipals(this.pool);
+  }
+
+  // --- Notifications (SQL in ./notifications.ts)
+  async routeNotifications(route: (n: Notification) => readonly string[], now: Date): Promise<number> {
+    const { rows } = await this.pool.query('SELECT 1 FROM notifications WHERE NOT routed LIMIT 1');
+    if (rows.length === 0) return 0;
+    return this.transaction((db) => notifications.routeNotifications(db, route, now));
+  }
+
+  async claimDeliveries(claim: DeliveryClaim): Promise<ClaimedDelivery[]> {
+    // A look first, so an idle deliverer opens no transaction.
+    const { rows } = await this.pool.query(
+      `SELECT 1 FROM notification_deliveries WHERE channel = $1 AND state = 'pending' AND next_at <= $2
+          AND (lease_until IS NULL OR lease_until < $2) LIMIT 1`,
+      [claim.channel, claim.now],
+    );
+    if (rows.length === 0) return [];
+    return this.transaction((db) => notifications.claimDeliveries(db, claim));
+  }
+
+  async markDelivered(refs: readonly DeliveryRef[], now: Date): Promise<void> {
+    await notifications.markDelivered(this.pool, refs, now);
+  }
+
+  async deferDeliveries(refs: readonly DeliveryRef[], owner: string, error: string, retryAt: Date): Promise<void> {
+    await notifications.deferDeliveries(this.pool, refs, owner, error, retryAt);
+  }
+
+  async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    return this.transaction((db) => notifications.checkDaemons(db, request));
+  }
+
+  async listNotifications(limit: number): Promise<NotificationRecord[]> {
+    return notifications.listNotifications(this.pool, limit);
+  }
+
+  async pruneNotifications(before: Date): Promise<number> {
+    return notifications.pruneNotifications(this.pool, before);
   }
 
   async close(): Promise<void> {

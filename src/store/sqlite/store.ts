@@ -38,6 +38,11 @@ import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import * as users from './users.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
+import * as notifications from './notifications.js';
+import type { ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryRef, Notification } from '../../model/notification.js';
+import type { DaemonCheckRequest, NotificationRecord } from '../store.js';
 import { SqliteSignals } from './signals.js';
 
 /**
@@ -525,6 +530,7 @@ export class SqliteStore implements Store {
        WHERE id = @id AND status = 'STARTED' AND locked_worker = @workerId AND attempts = @attempt
       RETURNING status, has_dependants`);
     let retried = false;
+    const failed: number[] = [];
     for (const f of items) {
       const row = stmt.get({
         cancelled: f.cancelled ? 1 : 0,
@@ -538,9 +544,12 @@ export class SqliteStore implements Store {
         attempt: f.attempt,
       }) as { status: TaskStatus; has_dependants: number } | undefined;
       if (!row) continue;
+      if (row.status === 'FAILED') failed.push(f.id);
       if (row.status === 'WAITING') retried = true;
       else if (row.has_dependants) this.cascade(f.id, row.status, now);
     }
+    // Notifications: a task that failed for good is reported from this same transaction.
+    notifications.recordFailures(this.db, failed, now);
     return retried;
   }
 
@@ -624,6 +633,8 @@ export class SqliteStore implements Store {
     const rows = await this.write(() => {
       const rescued = stmt.all({ now: now.getTime(), expiredBefore }) as { id: number; status: TaskStatus; has_dependants: number }[];
       for (const r of rescued) if (r.status !== 'WAITING' && r.has_dependants) this.cascade(r.id, r.status, now);
+      // Notifications: a task whose lease expired with no attempt left is reported from this transaction.
+      notifications.recordFailures(this.db, rescued.filter((r) => r.status === 'FAILED').map((r) => r.id), now);
       return rescued;
     });
     if (rows.length > 0) this.emit({ kind: 'wake' });
@@ -814,6 +825,92 @@ export class SqliteStore implements Store {
       lastSeen: new Date(r.last_seen),
       modules: JSON.parse(r.modules) as Json,
     }));
+  }
+
+  // --- Web authentication: see users.ts.
+  addUser(user: UserRecord): Promise<boolean> {
+    return this.write(() => users.addUser(this.db, user));
+  }
+  getUser(name: string): Promise<UserRecord | null> {
+    return this.read(() => users.getUser(this.db, name));
+  }
+  listUsers(): Promise<UserRecord[]> {
+    return this.read(() => users.listUsers(this.db));
+  }
+  removeUser(name: string): Promise<boolean> {
+    return this.write(() => users.removeUser(this.db, name));
+  }
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return this.write(() => users.addToken(this.db, token));
+  }
+  findToken(tokenHash: string): Promise<TokenRecord | null> {
+    return this.read(() => users.findToken(this.db, tokenHash));
+  }
+  async touchToken(id: number, at: Date): Promise<void> {
+    await this.write(() => users.touchToken(this.db, id, at));
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return this.read(() => users.listTokens(this.db));
+  }
+  removeToken(id: number): Promise<boolean> {
+    return this.write(() => users.removeToken(this.db, id));
+  }
+  async addSession(session: SessionRecord): Promise<void> {
+    await this.write(() => users.addSession(this.db, session));
+  }
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null> {
+    return this.read(() => users.findSession(this.db, idHash, now));
+  }
+  async removeSession(idHash: string): Promise<void> {
+    await this.write(() => users.removeSession(this.db, idHash));
+  }
+  async addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void> {
+    await this.write(() => users.addLoginLink(this.db, secretHash, createdAt, expiresAt));
+  }
+  useLoginLink(secretHash: string, now: Date): Promise<boolean> {
+    return this.write(() => users.useLoginLink(this.db, secretHash, now));
+  }
+  countPrincipals(): Promise<{ users: number; tokens: number }> {
+    return this.read(() => users.countPrincipals(this.db));
+  }
+
+  // --- Notifications (SQL in ./notifications.ts)
+  async routeNotifications(route: (n: Notification) => readonly string[], now: Date): Promise<number> {
+    const pending = await this.read(() => this.stmt('SELECT 1 FROM notifications WHERE routed = 0 LIMIT 1').get());
+    if (!pending) return 0;
+    return this.write(() => notifications.routeNotifications(this.db, route, now));
+  }
+
+  async claimDeliveries(claim: DeliveryClaim): Promise<ClaimedDelivery[]> {
+    // A look first, so an idle deliverer takes no write lock.
+    const due = await this.read(() =>
+      this.stmt(
+        `SELECT 1 FROM notification_deliveries WHERE channel = ? AND state = 'pending' AND next_at <= ?
+            AND (lease_until IS NULL OR lease_until < ?) LIMIT 1`,
+      ).get(claim.channel, claim.now.getTime(), claim.now.getTime()),
+    );
+    if (!due) return [];
+    return this.write(() => notifications.claimDeliveries(this.db, claim));
+  }
+
+  async markDelivered(refs: readonly DeliveryRef[], now: Date): Promise<void> {
+    await this.write(() => notifications.markDelivered(this.db, refs, now));
+  }
+
+  async deferDeliveries(refs: readonly DeliveryRef[], owner: string, error: string, retryAt: Date): Promise<void> {
+    await this.write(() => notifications.deferDeliveries(this.db, refs, owner, error, retryAt));
+  }
+
+  async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    return this.write(() => notifications.checkDaemons(this.db, request));
+  }
+
+  async listNotifications(limit: number): Promise<NotificationRecord[]> {
+    return this.read(() => notifications.listNotifications(this.db, limit));
+  }
+
+  async pruneNotifications(before: Date): Promise<number> {
+    return this.write(() => notifications.pruneNotifications(this.db, before));
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {

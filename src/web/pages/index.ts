@@ -1,0 +1,16 @@
+// The admin pages: server-rendered HTML over the client's data, one stylesheet and one small script
+// (live updates, selection, JSON checks) under /assets. Registered by the web server after it has
+// authenticated the request (request.principal) and set up cookies, CSRF and form bodies.
+import type { PagesPlugin } from '../types.js';
+import { registerAssets } from './assets.js';
+import { page } from './kit.js';
+import { overviewPage } from './overview.js';
+import { registerTaskList } from './tasks.js';
+
+const pagesPlugin: PagesPlugin = async (app, { deps }) => {
+  registerAssets(app);
+  page(app, deps, '/', overviewPage);
+  registerTaskList(app, deps);
+};
+
+export default pagesPlugin;
