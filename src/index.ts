@@ -37,3 +37,6 @@ export type {
 export { defineTask } from './worker/handlers.js';
 export type { DefinedTask } from './worker/handlers.js';
 export { HEARTBEAT_STALE_MS } from './model/daemon.js';
+// Follow-ups and retention
+export type { PruneOptions, PruneReport } from './client/taskmill.js';
+export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';
