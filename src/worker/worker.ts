@@ -16,8 +16,11 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
+import { AttemptFollowUps, attemptEnded, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
+import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
+import { ProgressWriter } from './progress.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -29,10 +32,15 @@ export interface WorkerOptions {
   queues?: readonly string[] | null;
   /** Stop claiming after this many tasks (the daemon then starts a fresh worker). */
   maxTasks?: number;
-  /** How ctx.add enqueues follow-up tasks (the client's add, validated as any other). */
-  enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
+  /**
+   * How ctx.add validates a follow-up (the client's checks, same errors). Follow-ups are written with
+   * their parent's completion, in the same transaction (see followups.ts).
+   */
+  prepare?: PrepareTask;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
+  /** Handlers in child processes (worker.isolation and the pool's limits); off unless a handler asks. */
+  isolation?: IsolationOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -64,6 +72,10 @@ interface Running {
   cancelled: boolean;
   /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
   abandoned: boolean;
+  /** Made on the first ctx.progress call. */
+  progress?: ProgressWriter;
+  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
+  followUps: AttemptFollowUps | null;
 }
 
 type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
@@ -88,6 +100,8 @@ export class Worker {
   private readonly log: Logger;
   private readonly limits: { resultBytes: number; outputBytes: number };
   private readonly running = new Map<number, Running>();
+  /** Isolated handlers: the pool of child processes (src/worker/isolation/). */
+  readonly isolation: Isolation;
   /** Claimed, leased, not started yet. */
   private buffer: ClaimedTask[] = [];
   /** Outcomes not yet written, in order; their attempts stay leased until they are. */
@@ -126,6 +140,11 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
+    this.isolation = new Isolation(options.isolation ?? DEFAULT_ISOLATION, {
+      tasksDir: options.handlers.tasksDir,
+      size: options.concurrency,
+      logger: this.log,
+    });
   }
 
   get activeCount(): number {
@@ -164,6 +183,8 @@ export class Worker {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
+    // Isolation: with worker.isolation set, the first handler process starts now.
+    this.isolation.start();
   }
 
   /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */
@@ -221,6 +242,9 @@ export class Worker {
     for (const entry of unfinished) this.abandon(entry, new StopSignal());
     released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
     if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
+
+    // Isolation: every handler process ends (those of released tasks were told when they were aborted).
+    await this.isolation.close();
 
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
@@ -497,6 +521,7 @@ export class Worker {
       settled: false,
       cancelled: task.cancelRequested,
       abandoned: false,
+      followUps: null,
     };
     this.running.set(task.id, entry);
     entry.cancelTimer = longTimeout(() => this.abort(entry, new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
@@ -508,18 +533,26 @@ export class Worker {
     const { task } = entry;
     let value: unknown;
     try {
-      const handler = await this.options.handlers.load(task.name);
-      if (!handler) {
+      // Isolation: with worker.isolation set the handler is imported in a child process only.
+      const handler = this.isolation.everyTask ? null : await this.options.handlers.load(task.name);
+      if (!handler && !this.isolation.everyTask) {
         throw new Error(
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,
         );
       }
       if (entry.settled) return;
       const ctx = this.context(entry);
-      // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
-      // and whatever the handler does later is ignored.
-      value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
-      if (isThenable(value)) value = await value;
+      const mode = this.isolation.modeFor(handler?.options.isolation);
+      if (handler && mode === 'none') {
+        // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
+        // and whatever the handler does later is ignored.
+        value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
+        if (isThenable(value)) value = await value;
+      } else {
+        value = await this.isolation.run(task, ctx, entry.output, mode);
+      }
+      // ctx.add calls the handler did not await belong to this attempt too: their outcome first.
+      if (entry.followUps) await entry.followUps.whenSettled();
     } catch (err) {
       this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
       return;
@@ -529,7 +562,7 @@ export class Worker {
 
   private context(entry: Running): TaskContext {
     const { task } = entry;
-    const enqueue = this.options.enqueue;
+    const prepare = this.options.prepare;
     return {
       task: contextTask(task),
       get signal(): AbortSignal {
@@ -541,8 +574,14 @@ export class Worker {
       },
       log: (...args: unknown[]) => entry.output.push('log', args),
       add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
-        if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
-        return (await enqueue(name, payload, options)).id;
+        if (!prepare) throw new Error('this worker cannot add tasks (no prepare function given)');
+        if (entry.settled) throw attemptEnded(task.id);
+        entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
+        return entry.followUps.add(name, payload, options);
+      },
+      progress: (value, message) => {
+        entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
+        entry.progress.report(value, message);
       },
     };
   }
@@ -565,6 +604,9 @@ export class Worker {
     if (entry.settled) return;
     entry.settled = true;
     entry.cancelTimer?.();
+    entry.progress?.close();
+    // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
+    entry.followUps?.end();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
@@ -603,11 +645,17 @@ export class Worker {
         ),
       );
     }
-    return { kind: 'completion', item: { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) } };
+    const followUps = entry.followUps?.end() ?? [];
+    const item: Completion = { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) };
+    // Only when there are some: a completion without follow-ups takes the store's batched path.
+    if (followUps.length > 0) item.followUps = followUps;
+    return { kind: 'completion', item };
   }
 
   private failure(entry: Running, error: Error): Outcome {
     const { task } = entry;
+    // A failed attempt adds nothing: its follow-ups are dropped (their reserved ids stay unused).
+    entry.followUps?.end();
     const final = entry.cancelled || task.attempts >= task.maxAttempts;
     const retryAt = final ? null : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
     if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });
