@@ -182,6 +182,7 @@ ${admin ? '' : html`<p class="warn">${VIEWER_REASON}</p>`}
     <textarea id="f-payload" name="payload" rows="10" spellcheck="false" data-json placeholder="{}"${inv('payload')}>${v.payload}</textarea>
     <div class="row"><button type="button" class="btn plain" data-example disabled title="This task exports no schema with an example.">Insert example</button><button type="button" class="btn plain" data-format-json>Format</button><span id="schema-info" class="help"></span></div>
     <p id="payload-status" class="json-status" aria-live="polite"></p>
+    <details class="schema-view" id="schema-view" hidden><summary>The task's payload schema</summary><pre></pre></details>
     ${err('payload')}
   </div>
   <fieldset>

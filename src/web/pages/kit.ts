@@ -3,16 +3,16 @@
 import type {} from '@fastify/cookie';
 import type {} from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Taskmill } from '../../client/taskmill.js';
 import { TaskmillError } from '../../model/errors.js';
 import type { SafeHtml } from '../html.js';
 import type { Principal, WebDeps } from '../types.js';
-import type { PagesMill } from './mill.js';
 import { type Flash, type Nav, layout } from './layout.js';
 import { daemonNotice } from './notice.js';
 
 export interface PageContext {
   deps: WebDeps;
-  mill: PagesMill;
+  mill: Taskmill;
   principal: Principal;
   csrf: string;
   now: Date;
@@ -35,7 +35,7 @@ const FLASH_COOKIE = 'taskmill_flash';
 export function context(deps: WebDeps, request: FastifyRequest, reply: FastifyReply): PageContext {
   return {
     deps,
-    mill: deps.mill as unknown as PagesMill,
+    mill: deps.mill,
     principal: request.principal,
     csrf: reply.generateCsrf(),
     now: deps.clock.now(),

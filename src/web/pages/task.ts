@@ -2,13 +2,13 @@
 // one click away), output, error and stack, prerequisites and dependants, progress; and its actions.
 import type { FastifyInstance } from 'fastify';
 import { html, type SafeHtml } from '../html.js';
-import type { Json } from '../../model/task.js';
+import type { Json, Task } from '../../model/task.js';
 import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import { formatDuration, formatJson, formatTime, plural, progressBar, statusBadge, time } from './format.js';
 import { type PageContext, type PageResult, context, errorText, page, redirectWithFlash } from './kit.js';
 import { actionButton, live, pageHead, safeBack } from './layout.js';
-import type { TaskListItem, TaskWithProgress } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 /** Characters of JSON shown inline; the rest is behind "show all". */
 export const JSON_INLINE_LIMIT = 20_000;
@@ -64,7 +64,7 @@ export function registerTaskDetail(app: FastifyInstance, deps: WebDeps): void {
   }
 }
 
-function jsonBlock(ctx: PageContext, task: TaskWithProgress, part: 'payload' | 'result', value: Json | null): SafeHtml {
+function jsonBlock(ctx: PageContext, task: Task, part: 'payload' | 'result', value: Json | null): SafeHtml {
   const f = formatJson(value, JSON_INLINE_LIMIT);
   return html`<pre class="json" data-testid="${part}">${f.text}</pre>${
     f.truncated ? html`<p class="hint">Showing the first ${JSON_INLINE_LIMIT.toLocaleString('en-US')} of ${f.size.toLocaleString('en-US')} characters. <a href="/tasks/${task.id}/${part}.json">Show all</a></p>` : ''
@@ -75,7 +75,7 @@ function idLinks(ids: readonly number[]): SafeHtml {
   return ids.length ? html`${ids.map((id, i) => html`${i ? ', ' : ''}<a href="/tasks/${id}">#${id}</a>`)}` : html`<span class="muted">none</span>`;
 }
 
-function detail(ctx: PageContext, task: TaskWithProgress, dependants: TaskListItem[]): PageResult {
+function detail(ctx: PageContext, task: Task, dependants: TaskListItem[]): PageResult {
   const now = ctx.now;
   const back = `/tasks/${task.id}`;
   const canRetry = task.status === 'FAILED' || task.status === 'CANCELLED';

@@ -19,7 +19,7 @@ import {
 import { jsonPreview, plural, progressBar, statusBadge, time } from './format.js';
 import { type PageContext, type PageResult, context, errorText, field, fields, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, csrfField, live, pageHead, safeBack } from './layout.js';
-import type { TaskListItem } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 /** Counting stops here: past it the page says "10,000+" (counting millions would cost seconds). */
 export const COUNT_CAP = 10_000;
