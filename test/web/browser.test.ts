@@ -111,6 +111,15 @@ for (const engine of ENGINES) {
     });
 
     it('with no daemon heartbeat shows the banner on every page, and opens its explanation', async () => {
+      // What a daemon that could not reach its database leaves in Main.log (pino JSON lines).
+      const logDir = path.join(String(web.project.config.varDir), 'log', 'daemon');
+      mkdirSync(logDir, { recursive: true });
+      writeFileSync(
+        path.join(logDir, 'Main.log'),
+        `${JSON.stringify({ level: 30, time: Date.now() - 60_000, msg: 'daemon started' })}\n` +
+          `${JSON.stringify({ level: 50, time: Date.now() - 30_000, msg: 'module crashed', module: 'TaskWorker', error: 'connect ECONNREFUSED 127.0.0.1:5432' })}\n` +
+          `${JSON.stringify({ level: 30, time: Date.now() - 10_000, msg: 'daemon stopped' })}\n`,
+      );
       for (const p of ['/', '/tasks', '/schedules', '/daemon', '/tasks/new']) {
         await page.goto(web.base + p);
         await page.locator('.notice summary').waitFor({ timeout: T });
@@ -120,7 +129,9 @@ for (const engine of ENGINES) {
       assert.equal(commands.length, 2);
       assert.match(commands[0] ?? '', /^cd \S+ && npx taskmill( --config \S+)? start$/);
       assert.match(commands[1] ?? '', /^\* \* \* \* \* cd \S+ && npx taskmill.* watchdog/);
-      assert.match((await page.locator('.notice-body').textContent()) ?? '', /Main\.log/);
+      const explanation = (await page.locator('.notice-body').textContent()) ?? '';
+      assert.match(explanation, /Main\.log/);
+      assert.match(explanation, /module crashed · module=TaskWorker · error=connect ECONNREFUSED 127\.0\.0\.1:5432/, 'the last error the main daemon logged');
       if (engine.name === 'sqlite') await shoot(page, 'notice-open-light');
     });
 
