@@ -18,3 +18,10 @@ export * from './model/errors.js';
 export type { ExternalTransaction, Store, StoreEvent } from './store/store.js';
 export type { DaemonModule, ModuleContext, ModuleSettings, ModuleSummary, SummaryColumn } from './daemon/module.js';
 export type { DaemonHeartbeat } from './model/daemon.js';
+// --- Notifications and task events
+export { TaskEvents } from './notify/events.js';
+export type { TaskEventBase, TaskEventListener, TaskEventMap, TaskEventName } from './notify/events.js';
+export { Notifier } from './notify/notifier.js';
+export type { NotifierOptions, PassReport } from './notify/notifier.js';
+export { signWebhook } from './notify/webhook.js';
+export type { Notification, NotificationKind } from './model/notification.js';

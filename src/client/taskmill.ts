@@ -30,6 +30,7 @@ import { upcoming } from '../scheduler/rules.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { type FollowUpOptions, HandlerRegistry, type ResolvedHandlerOptions, validateTaskName } from '../worker/handlers.js';
 import { Worker } from '../worker/worker.js';
+import { TaskEvents } from '../notify/events.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -77,6 +78,9 @@ export interface ScheduleInfo extends Schedule {
 
 export class Taskmill {
   readonly handlers: HandlerRegistry;
+  // --- Events: completed, failed (for good), retried, cancelled — from this client's workers, and
+  // cancels of waiting tasks made through it. `mill.events.on('failed', (e) => report(e))`.
+  readonly events: TaskEvents;
 
   private constructor(
     readonly config: Config,
@@ -86,6 +90,7 @@ export class Taskmill {
     private readonly logger: Logger | undefined,
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
+    this.events = new TaskEvents(logger);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -135,7 +140,13 @@ export class Taskmill {
 
   /** Cancels a WAITING task at once; a STARTED one gets its signal aborted and ends CANCELLED. */
   async cancel(id: number): Promise<Task> {
-    return this.store.cancel(checkId(id), this.clock.now());
+    const task = await this.store.cancel(checkId(id), this.clock.now());
+    // A STARTED task's event comes from the worker running it, once its handler stops.
+    if (task.status === 'CANCELLED') {
+      const { id: taskId, name, queue, attempts, maxAttempts, error } = task;
+      this.events.emit('cancelled', { id: taskId, name, queue, attempt: attempts, maxAttempts, error });
+    }
+    return task;
   }
 
   /** Moves a FAILED or CANCELLED task back to WAITING with a fresh attempt budget. */
@@ -186,6 +197,7 @@ export class Taskmill {
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,
+      events: this.events,
     });
   }
 

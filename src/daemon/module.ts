@@ -8,6 +8,7 @@ import { BUILT_IN_MODULES, type Config } from '../config/schema.js';
 import { HandlerError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { Taskmill } from '../client/taskmill.js';
+import { notifyChannels } from '../notify/channels.js';
 
 export type StepResult = boolean | void | Promise<boolean | void>;
 
@@ -79,7 +80,8 @@ export function configuredModules(config: Config): { name: string; module: strin
     return {
       name,
       module: c?.module ? path.resolve(config.baseDir, c.module) : null,
-      enabled: c?.enabled ?? true,
+      // Notifier runs by default only where there is a channel to send to.
+      enabled: c?.enabled ?? (name === 'Notifier' ? notifyChannels(config).length > 0 : true),
       options: c?.options ?? {},
     };
   });
@@ -141,5 +143,9 @@ async function instantiate(impl: unknown, ctx: ModuleContext, name: string): Pro
 }
 
 function builtInFile(name: string): string {
-  return { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance' }[name] ?? name;
+  return (
+    { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance', Notifier: 'notifier' }[
+      name
+    ] ?? name
+  );
 }

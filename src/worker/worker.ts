@@ -18,6 +18,7 @@ import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcom
 import { retryDelay } from './backoff.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { OutputBuffer, runWithOutput } from './output.js';
+import { emitOutcome, type TaskEventListener, type TaskEventName, TaskEvents } from '../notify/events.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** In-process task events (the client passes its own, so `mill.events` hears its workers). */
+  events?: TaskEvents;
 }
 
 export interface StopOptions {
@@ -66,7 +69,8 @@ interface Running {
   abandoned: boolean;
 }
 
-type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
+/** `task` is there for the events emitted once the outcome is written. */
+type Outcome = ({ kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure }) & { task?: ClaimedTask };
 
 class StopSignal extends Error {
   constructor() {
@@ -118,6 +122,8 @@ export class Worker {
   private meanTaskMs = Number.POSITIVE_INFINITY;
   /** Tasks finished by this worker (any outcome). */
   processed = 0;
+  // --- Events: completed, failed (for good), retried, cancelled; emitted once the outcome is written.
+  readonly events: TaskEvents;
 
   constructor(private readonly options: WorkerOptions) {
     this.id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -126,6 +132,19 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
+    this.events = options.events ?? new TaskEvents(this.log);
+  }
+
+  /** Subscribes to a task event (`worker.on('failed', (e) => report(e.error))`); returns the unsubscribe. */
+  on<K extends TaskEventName>(event: K, listener: TaskEventListener<K>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  private announce(outcomes: readonly Outcome[]): void {
+    for (const o of outcomes) {
+      if (!o.task) continue;
+      emitOutcome(this.events, o.kind === 'completion' ? { task: o.task, completion: o.item } : { task: o.task, failure: o.item });
+    }
   }
 
   get activeCount(): number {
@@ -340,6 +359,7 @@ export class Worker {
         }
         this.writeErrors = 0;
         for (const o of outcomes) this.unwritten.delete(o.item.id);
+        this.announce(outcomes);
         if (claim) {
           this.claimErrors = 0;
           this.claimedCount += claimed.length;
@@ -400,6 +420,7 @@ export class Worker {
     try {
       await this.options.store.settle(split(outcomes), null, this.clock.now());
       for (const o of outcomes) this.unwritten.delete(o.item.id);
+      this.announce(outcomes);
       return [];
     } catch (e) {
       err = e;
@@ -443,6 +464,7 @@ export class Worker {
       try {
         await this.options.store.settle(split(part), null, now());
         for (const o of part) this.unwritten.delete(o.item.id);
+        this.announce(part);
       } catch (e) {
         if (isDataError(e) && (await this.reachable())) left.push(...(await this.isolate(part, e)));
         else left.push(...part);
@@ -573,7 +595,7 @@ export class Worker {
     this.meanTaskMs = this.meanTaskMs === Number.POSITIVE_INFINITY ? ms : this.meanTaskMs * 0.9 + ms * 0.1;
     if (!entry.abandoned) {
       const outcome = error === null ? this.completion(entry, value) : this.failure(entry, error);
-      this.pending.push(outcome);
+      this.pending.push({ ...outcome, task });
       this.unwritten.set(task.id, attemptOf(outcome.item));
     }
     this.fillSlots();
