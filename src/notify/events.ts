@@ -41,12 +41,7 @@ const consoleLogger: Logger = {
 export class TaskEvents {
   private readonly listeners = new Map<TaskEventName, Set<AnyListener>>();
 
-  constructor(private log: Logger = consoleLogger) {}
-
-  /** Where a throwing listener is reported (the worker's or the daemon's log). */
-  setLogger(log: Logger): void {
-    this.log = log;
-  }
+  constructor(private readonly log: Logger = consoleLogger) {}
 
   /** Subscribes; returns the unsubscribe. */
   on<K extends TaskEventName>(event: K, listener: TaskEventListener<K>): () => void {
@@ -68,28 +63,30 @@ export class TaskEvents {
     return (this.listeners.get(event)?.size ?? 0) > 0;
   }
 
-  emit<K extends TaskEventName>(event: K, payload: TaskEventMap[K]): void {
+  /** Calls every listener; one that throws or rejects is reported to `log` (the emitter's own by default). */
+  emit<K extends TaskEventName>(event: K, payload: TaskEventMap[K], log: Logger = this.log): void {
     const set = this.listeners.get(event);
     if (!set) return;
     for (const listener of [...set]) {
       try {
         const result = (listener as TaskEventListener<K>)(payload);
         if (result && typeof (result as Promise<void>).then === 'function') {
-          (result as Promise<void>).then(undefined, (err: unknown) => this.report(event, payload, err));
+          (result as Promise<void>).then(undefined, (err: unknown) => report(log, event, payload, err));
         }
       } catch (err) {
-        this.report(event, payload, err);
+        report(log, event, payload, err);
       }
     }
   }
 
-  private report(event: TaskEventName, payload: TaskEventBase, err: unknown): void {
-    this.log.error(`a "${event}" event listener threw; the task and the other listeners are unaffected`, {
-      id: payload.id,
-      name: payload.name,
-      error: err instanceof Error ? err.message : String(err),
-    });
-  }
+}
+
+function report(log: Logger, event: TaskEventName, payload: TaskEventBase, err: unknown): void {
+  log.error(`a "${event}" event listener threw; the task and the other listeners are unaffected`, {
+    id: payload.id,
+    name: payload.name,
+    error: err instanceof Error ? err.message : String(err),
+  });
 }
 
 /** What a worker knows of an attempt whose outcome it has just written. */
@@ -100,7 +97,7 @@ export interface WrittenOutcome {
 }
 
 /** Emits the event an outcome written by a worker stands for. */
-export function emitOutcome(events: TaskEvents, o: WrittenOutcome): void {
+export function emitOutcome(events: TaskEvents, o: WrittenOutcome, log?: Logger): void {
   const base: TaskEventBase = {
     id: o.task.id,
     name: o.task.name,
@@ -109,12 +106,12 @@ export function emitOutcome(events: TaskEvents, o: WrittenOutcome): void {
     maxAttempts: o.task.maxAttempts,
   };
   if (o.completion) {
-    if (events.has('completed')) events.emit('completed', { ...base, result: JSON.parse(o.completion.resultJson) as Json });
+    if (events.has('completed')) events.emit('completed', { ...base, result: JSON.parse(o.completion.resultJson) as Json }, log);
     return;
   }
   const f = o.failure;
   if (!f) return;
-  if (f.cancelled) events.emit('cancelled', { ...base, error: f.error });
-  else if (f.retryAt) events.emit('retried', { ...base, error: f.error, errorStack: f.errorStack, retryAt: f.retryAt });
-  else events.emit('failed', { ...base, error: f.error, errorStack: f.errorStack });
+  if (f.cancelled) events.emit('cancelled', { ...base, error: f.error }, log);
+  else if (f.retryAt) events.emit('retried', { ...base, error: f.error, errorStack: f.errorStack, retryAt: f.retryAt }, log);
+  else events.emit('failed', { ...base, error: f.error, errorStack: f.errorStack }, log);
 }

@@ -132,7 +132,7 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
-    this.events = options.events ?? new TaskEvents(this.log);
+    this.events = options.events ?? new TaskEvents(options.logger);
   }
 
   /** Subscribes to a task event (`worker.on('failed', (e) => report(e.error))`); returns the unsubscribe. */
@@ -143,7 +143,7 @@ export class Worker {
   private announce(outcomes: readonly Outcome[]): void {
     for (const o of outcomes) {
       if (!o.task) continue;
-      emitOutcome(this.events, o.kind === 'completion' ? { task: o.task, completion: o.item } : { task: o.task, failure: o.item });
+      emitOutcome(this.events, o.kind === 'completion' ? { task: o.task, completion: o.item } : { task: o.task, failure: o.item }, this.options.logger);
     }
   }
 
