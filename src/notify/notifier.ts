@@ -39,7 +39,8 @@ export interface PassReport {
 /** Deliveries claimed per round; a pass goes on while rounds come back full. */
 const CLAIM_LIMIT = 20;
 const MAX_ROUNDS = 20;
-const DAEMON_CHECK_MS = 5_000;
+/** Daemon heartbeats are checked every pass, but at most this often. */
+const DAEMON_CHECK_MIN_MS = 1_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Sent notifications are kept this long (for inspection), then deleted. */
 const KEEP_SENT_MS = 30 * 86_400_000;
@@ -121,7 +122,7 @@ export class Notifier {
     const { store, config } = this.options;
     const report: PassReport = { sent: 0, failed: 0, down: [], up: [] };
     const now = this.clock.now();
-    if (this.options.watchDaemons && now.getTime() - this.lastCheck >= DAEMON_CHECK_MS) {
+    if (this.options.watchDaemons && now.getTime() - this.lastCheck >= DAEMON_CHECK_MIN_MS) {
       Object.assign(report, await this.checkDaemons());
     }
     if (this.channels.length === 0) return report;
