@@ -21,6 +21,10 @@ import { stopCommand } from './commands/stop.js';
 import { summaryCommand } from './commands/summary.js';
 import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
+// --- Web: users, tokens and the web server alone.
+import { userCommand } from './commands/user.js';
+import { webCommand } from './commands/web.js';
+import { tokenCommand } from './commands/token.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -57,6 +61,10 @@ function program(): Command {
     listCommand,
     summaryCommand,
     watchdogCommand,
+    // --- Web
+    userCommand,
+    webCommand,
+    tokenCommand,
   ]) {
     register(cli);
   }

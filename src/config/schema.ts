@@ -60,6 +60,15 @@ const workerSchema = z
     stopTimeout: duration({ min: 0, timer: true }).default(30_000),
     /** How long a forced stop waits for running tasks. */
     forceStopTimeout: duration({ min: 0, timer: true }).default(5_000),
+    // Isolation (src/worker/isolation/): handlers in a pool of child processes.
+    /** "process": every task's handler runs in a reused child process; "process-per-task": a fresh one each. */
+    isolation: z.enum(['none', 'process', 'process-per-task']).default('none'),
+    /** A handler process is replaced after this many tasks. */
+    isolationMaxTasks: positiveInt.default(1000),
+    /** Heap limit of a handler process (MB); replaced once its resident memory passes it, killed while running above twice it. */
+    isolationMaxRssMb: z.number().int().min(64).max(1_048_576).default(512),
+    /** Between SIGTERM and SIGKILL when a handler process is ended (timeout, cancel, stop). */
+    isolationKillGrace: duration({ min: 0, timer: true }).default(5_000),
   })
   .strict();
 
@@ -102,6 +111,8 @@ export const BUILT_IN_MODULE_OPTIONS = {
     .strict(),
   Scheduler: z.object({}).strict(),
   ConfigSync: z.object({}).strict(),
+  // The admin page and HTTP API; configured under "web", not here.
+  Web: z.object({}).strict(),
   Maintenance: z
     .object({
       /** Finished tasks older than this are deleted; false keeps them. */
@@ -115,7 +126,7 @@ export const BUILT_IN_MODULE_OPTIONS = {
 } as const;
 
 /** The daemon modules that exist without a file; each can be disabled or given options. */
-export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance', 'Notifier'] as const;
+export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance', 'Web', 'Notifier'] as const;
 export type BuiltInModule = (typeof BUILT_IN_MODULES)[number];
 
 const moduleSchema = z
@@ -131,6 +142,34 @@ const moduleSchema = z
     discardAfter: duration().optional(),
     /** Discard (and re-spawn) the module process after this many loops. */
     discardAfterLoops: positiveInt.optional(),
+  })
+  .strict();
+
+// --- Web: the admin page and HTTP API (the Web daemon module and `taskmill web`).
+/** The port the page and API listen on when none is configured ("TASK" on a phone keypad). */
+export const DEFAULT_WEB_PORT = 8275;
+
+const webSchema = z
+  .object({
+    /** Off turns the Web daemon module off (`taskmill web` still serves). */
+    enabled: z.boolean().default(true),
+    /** The address the admin page is reached at: notifications link each task to /tasks/:id there. */
+    publicUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected the address the admin page is reached at, such as "https://tasks.example.com"').optional(),
+    /** Loopback by default; another address without TLS is warned about. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (tests). */
+    port: z.number().int().min(0).max(65_535).default(DEFAULT_WEB_PORT),
+    /** Every principal is a viewer: nothing can be changed through the page or the API. */
+    readOnly: z.boolean().default(false),
+    /** How long a login lasts. */
+    sessionTtl: duration().default(12 * 3_600_000),
+    /** PEM files (relative to the config file); both or neither. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** Who sees the "daemon not running" banner. */
+    daemonNotice: z
+      .object({ roles: z.array(z.enum(['admin', 'viewer'])).default(['admin']) })
+      .strict()
+      .default(() => ({ roles: ['admin' as const] })),
   })
   .strict();
 
@@ -190,12 +229,6 @@ const notifySchema = z
   })
   .strict();
 
-// --- Web: the admin page's public address, for links in notifications (/tasks/:id).
-const webSchema = z
-  .object({
-    publicUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected the address the admin page is reached at, such as "https://tasks.example.com"').optional(),
-  })
-  .strict();
 
 export const configSchema = z
   .object({

@@ -33,6 +33,12 @@ import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
+import * as queries from './queries.js';
+import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
+import type { TaskProgress } from '../../model/task.js';
+import type { TaskPageRequest } from '../store.js';
+import * as users from './users.js';
+import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
 import type { ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryRef, Notification } from '../../model/notification.js';
 import type { DaemonCheckRequest, NotificationRecord } from '../store.js';
@@ -79,6 +85,7 @@ interface Row {
   has_dependants: number;
   schedule_name: string | null;
   scheduled_for: number | null;
+  progress: string | null;
 }
 
 function toTask(r: Row): Task {
@@ -110,6 +117,7 @@ function toTask(r: Row): Task {
     cancelRequested: r.cancel_requested === 1,
     scheduleName: r.schedule_name,
     scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
+    progress: queries.toProgress(r.progress),
   };
 }
 
@@ -770,7 +778,7 @@ export class SqliteStore implements Store {
   }
 
   async removeDaemon(id: string): Promise<void> {
-    await this.write(() => this.stmt('DELETE FROM daemons WHERE id = ?').run(id));
+    await this.write(() => queries.removeDaemon(this.db, id));
   }
 
   async listDaemons(): Promise<DaemonHeartbeat[]> {
@@ -788,6 +796,82 @@ export class SqliteStore implements Store {
       lastSeen: new Date(r.last_seen),
       modules: JSON.parse(r.modules) as Json,
     }));
+  }
+
+  // --- Task queries, delete, stats and progress (SQL in queries.ts) ---
+  async queryTasks(page: TaskPageRequest): Promise<TaskListItem[]> {
+    return this.read(() => queries.queryTasks(this.db, page));
+  }
+
+  async countTasks(filter: TaskQueryFilter, cap: number): Promise<number> {
+    return this.read(() => queries.countTasks(this.db, filter, cap));
+  }
+
+  async deleteTask(id: number): Promise<void> {
+    await this.write(() => queries.deleteTask(this.db, id));
+  }
+
+  async dependants(id: number): Promise<TaskListItem[]> {
+    return this.read(() => queries.dependants(this.db, id));
+  }
+
+  async taskStats(now: Date): Promise<TaskStats> {
+    return this.read(() => queries.taskStats(this.db, now));
+  }
+
+  async setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean> {
+    return this.write(() => queries.setProgress(this.db, ref, progress));
+  }
+
+  async lastDaemonStop(): Promise<Date | null> {
+    return this.read(() => queries.lastDaemonStop(this.db));
+  }
+
+  // --- Web authentication: see users.ts.
+  addUser(user: UserRecord): Promise<boolean> {
+    return this.write(() => users.addUser(this.db, user));
+  }
+  getUser(name: string): Promise<UserRecord | null> {
+    return this.read(() => users.getUser(this.db, name));
+  }
+  listUsers(): Promise<UserRecord[]> {
+    return this.read(() => users.listUsers(this.db));
+  }
+  removeUser(name: string): Promise<boolean> {
+    return this.write(() => users.removeUser(this.db, name));
+  }
+  addToken(token: Omit<TokenRecord, 'id' | 'lastUsedAt'>): Promise<TokenRecord> {
+    return this.write(() => users.addToken(this.db, token));
+  }
+  findToken(tokenHash: string): Promise<TokenRecord | null> {
+    return this.read(() => users.findToken(this.db, tokenHash));
+  }
+  async touchToken(id: number, at: Date): Promise<void> {
+    await this.write(() => users.touchToken(this.db, id, at));
+  }
+  listTokens(): Promise<TokenRecord[]> {
+    return this.read(() => users.listTokens(this.db));
+  }
+  removeToken(id: number): Promise<boolean> {
+    return this.write(() => users.removeToken(this.db, id));
+  }
+  async addSession(session: SessionRecord): Promise<void> {
+    await this.write(() => users.addSession(this.db, session));
+  }
+  findSession(idHash: string, now: Date): Promise<SessionRecord | null> {
+    return this.read(() => users.findSession(this.db, idHash, now));
+  }
+  async removeSession(idHash: string): Promise<void> {
+    await this.write(() => users.removeSession(this.db, idHash));
+  }
+  async addLoginLink(secretHash: string, createdAt: Date, expiresAt: Date): Promise<void> {
+    await this.write(() => users.addLoginLink(this.db, secretHash, createdAt, expiresAt));
+  }
+  useLoginLink(secretHash: string, now: Date): Promise<boolean> {
+    return this.write(() => users.useLoginLink(this.db, secretHash, now));
+  }
+  countPrincipals(): Promise<{ users: number; tokens: number }> {
+    return this.read(() => users.countPrincipals(this.db));
   }
 
   // --- Notifications (SQL in ./notifications.ts)
