@@ -32,8 +32,8 @@ export function ruleText(s: ScheduleInfo): string {
 
 /** An interval as the form (and parseDuration) reads it back exactly. */
 function durationInput(ms: number): string {
-  for (const [unit, size] of [['days', 86_400_000], ['hours', 3_600_000], ['minutes', 60_000], ['s', 1000]] as const) {
-    if (ms % size === 0) return `${ms / size} ${unit}`;
+  for (const [unit, size] of [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size} ${unit}${ms === size ? '' : 's'}`;
   }
   return `${ms}ms`;
 }

@@ -71,6 +71,32 @@ function jsonBlock(ctx: PageContext, task: Task, part: 'payload' | 'result', val
   }`;
 }
 
+/**
+ * A stack as people read it: a frame inside a module loaded from a data: URL (how TypeScript handlers
+ * are loaded at run time) names the file it came from instead of kilobytes of encoded source.
+ */
+export function readableStack(stack: string): string {
+  return stack
+    .split('\n')
+    .map((line) => {
+      const at = line.indexOf('data:text/javascript');
+      if (at < 0) return line;
+      const rest = line.slice(at);
+      const position = /(:\d+:\d+)\)?\s*$/.exec(rest)?.[1] ?? '';
+      const encoded = /filePath=([^&\s]+)/.exec(rest)?.[1];
+      let file = 'data:…';
+      if (encoded) {
+        try {
+          file = decodeURIComponent(encoded).replace(/[?#].*$/s, '');
+        } catch {
+          // not decodable: keep the placeholder
+        }
+      }
+      return `${line.slice(0, at)}${file}${position}${rest.trimEnd().endsWith(')') ? ')' : ''}`;
+    })
+    .join('\n');
+}
+
 function idLinks(ids: readonly number[]): SafeHtml {
   return ids.length ? html`${ids.map((id, i) => html`${i ? ', ' : ''}<a href="/tasks/${id}">#${id}</a>`)}` : html`<span class="muted">none</span>`;
 }
@@ -114,7 +140,7 @@ ${task.progress ? html`<section class="panel" aria-labelledby="h-progress"><h2 i
 <div class="detail">
   <section class="panel" aria-labelledby="h-fields"><h2 id="h-fields">Fields</h2>${fields}</section>
   <div>
-    ${task.error || task.errorStack ? html`<section aria-labelledby="h-error"><h2 id="h-error">Error</h2><pre class="error-text" data-testid="error">${task.errorStack ?? task.error}</pre></section>` : ''}
+    ${task.error || task.errorStack ? html`<section aria-labelledby="h-error"><h2 id="h-error">Error</h2><pre class="error-text" data-testid="error">${readableStack(task.errorStack ?? task.error ?? '')}</pre></section>` : ''}
     <section aria-labelledby="h-payload"><h2 id="h-payload">Payload</h2>${jsonBlock(ctx, task, 'payload', task.payload)}</section>
     <section aria-labelledby="h-result"><h2 id="h-result">Result</h2>${task.result === null && task.status !== 'COMPLETED' ? html`<p class="empty">No result yet.</p>` : jsonBlock(ctx, task, 'result', task.result)}</section>
     <section aria-labelledby="h-output"><h2 id="h-output">Output</h2>${output}</section>
