@@ -6,7 +6,9 @@
 //   node bench/queries.mjs [--only sqlite|postgres] [--tasks N] [--runs N] [--keep]
 // --keep leaves the seeded databases (.bench/queries.db, schema taskmill_bench_queries) for the next run,
 // which then skips seeding when they hold N tasks.
+import { Buffer } from 'node:buffer';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
