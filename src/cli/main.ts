@@ -24,6 +24,8 @@ import { printError } from './output.js';
 // --- Web: users, tokens and the web server alone.
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
+// --- Task queries: delete a task.
+import { rmCommand } from './commands/rm.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -63,6 +65,8 @@ function program(): Command {
     // --- Web
     userCommand,
     webCommand,
+    // --- Task queries
+    rmCommand,
   ]) {
     register(cli);
   }

@@ -143,9 +143,9 @@ export const PAGE_BUDGET_MS = 50;
  * PostgreSQL turns the payload into text for each row, a costlier step: smaller windows.
  */
 function windowFor(engine: Store['engine'], filter: TaskQueryFilter): number | null {
-  if (filter.text !== undefined) return engine === 'sqlite' ? 100_000 : 10_000;
+  if (filter.text !== undefined) return engine === 'sqlite' ? 25_000 : 5_000;
   const columns = [filter.status, filter.name, filter.queue, filter.schedule].filter((f) => f !== undefined).length;
-  return engine === 'sqlite' && columns >= 2 ? 100_000 : null;
+  return engine === 'sqlite' && columns >= 2 ? 25_000 : null;
 }
 
 /**

@@ -10,9 +10,9 @@ import { zeroCounts } from '../store/query-shape.js';
 import type { Store } from '../store/store.js';
 
 /** Ids counted by one read. */
-export const COUNT_STEP = 50_000;
+export const COUNT_STEP = 20_000;
 /** How old the counts of a large table may be when served (one recount runs behind them). */
-export const COUNTS_MAX_AGE_MS = 2_000;
+export const COUNTS_MAX_AGE_MS = 10_000;
 
 type Counts = Pick<TaskStats, 'byStatus' | 'byQueue'>;
 

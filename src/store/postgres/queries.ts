@@ -206,7 +206,7 @@ export async function taskActivity(db: Db, now: Date): Promise<Pick<TaskStats, '
 }
 
 export async function taskIdRange(db: Db): Promise<{ min: number; max: number }> {
-  const [row] = await select<{ min: string | null; max: string | null }>(db, 'SELECT min(id) AS min, max(id) AS max FROM tasks');
+  const [row] = await select<{ min: string | null; max: string | null }>(db, 'SELECT (SELECT min(id) FROM tasks) AS min, (SELECT max(id) FROM tasks) AS max');
   return { min: Number(row?.min ?? 0), max: Number(row?.max ?? 0) };
 }
 

@@ -208,8 +208,9 @@ export function taskActivity(db: Database.Database, now: Date): Pick<TaskStats, 
   return { perMinute: slots, latestFailures };
 }
 
+/** Two subqueries: SQLite reads min() or max() alone from the end of the index, but both together by a scan. */
 export function taskIdRange(db: Database.Database): { min: number; max: number } {
-  const row = db.prepare('SELECT min(id) AS min, max(id) AS max FROM tasks').get() as { min: number | null; max: number | null };
+  const row = db.prepare('SELECT (SELECT min(id) FROM tasks) AS min, (SELECT max(id) FROM tasks) AS max').get() as { min: number | null; max: number | null };
   return { min: row.min ?? 0, max: row.max ?? 0 };
 }
 
