@@ -17,7 +17,9 @@ import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
+import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
+import { ProgressWriter } from './progress.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -33,6 +35,8 @@ export interface WorkerOptions {
   enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
+  /** Handlers in child processes (worker.isolation and the pool's limits); off unless a handler asks. */
+  isolation?: IsolationOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -64,6 +68,8 @@ interface Running {
   cancelled: boolean;
   /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
   abandoned: boolean;
+  /** Made on the first ctx.progress call. */
+  progress?: ProgressWriter;
 }
 
 type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
@@ -88,6 +94,8 @@ export class Worker {
   private readonly log: Logger;
   private readonly limits: { resultBytes: number; outputBytes: number };
   private readonly running = new Map<number, Running>();
+  /** Isolated handlers: the pool of child processes (src/worker/isolation/). */
+  readonly isolation: Isolation;
   /** Claimed, leased, not started yet. */
   private buffer: ClaimedTask[] = [];
   /** Outcomes not yet written, in order; their attempts stay leased until they are. */
@@ -126,6 +134,11 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
+    this.isolation = new Isolation(options.isolation ?? DEFAULT_ISOLATION, {
+      tasksDir: options.handlers.tasksDir,
+      size: options.concurrency,
+      logger: this.log,
+    });
   }
 
   get activeCount(): number {
@@ -164,6 +177,8 @@ export class Worker {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
+    // Isolation: with worker.isolation set, the first handler process starts now.
+    this.isolation.start();
   }
 
   /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */
@@ -221,6 +236,9 @@ export class Worker {
     for (const entry of unfinished) this.abandon(entry, new StopSignal());
     released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
     if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
+
+    // Isolation: every handler process ends (those of released tasks were told when they were aborted).
+    await this.isolation.close();
 
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
@@ -508,18 +526,24 @@ export class Worker {
     const { task } = entry;
     let value: unknown;
     try {
-      const handler = await this.options.handlers.load(task.name);
-      if (!handler) {
+      // Isolation: with worker.isolation set the handler is imported in a child process only.
+      const handler = this.isolation.everyTask ? null : await this.options.handlers.load(task.name);
+      if (!handler && !this.isolation.everyTask) {
         throw new Error(
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,
         );
       }
       if (entry.settled) return;
       const ctx = this.context(entry);
-      // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
-      // and whatever the handler does later is ignored.
-      value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
-      if (isThenable(value)) value = await value;
+      const mode = this.isolation.modeFor(handler?.options.isolation);
+      if (handler && mode === 'none') {
+        // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
+        // and whatever the handler does later is ignored.
+        value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
+        if (isThenable(value)) value = await value;
+      } else {
+        value = await this.isolation.run(task, ctx, entry.output, mode);
+      }
     } catch (err) {
       this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
       return;
@@ -544,6 +568,10 @@ export class Worker {
         if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
         return (await enqueue(name, payload, options)).id;
       },
+      progress: (value, message) => {
+        entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
+        entry.progress.report(value, message);
+      },
     };
   }
 
@@ -565,6 +593,7 @@ export class Worker {
     if (entry.settled) return;
     entry.settled = true;
     entry.cancelTimer?.();
+    entry.progress?.close();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
