@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { Taskmill } from '../../src/client/taskmill.js';
+import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { Task } from '../../src/model/task.js';
 import type { Worker } from '../../src/worker/worker.js';
@@ -235,6 +236,24 @@ describe('isolation: bad handlers beside quick tasks (sqlite)', () => {
     assert.ok((worker?.isolation.started ?? 0) <= 4, `started ${worker?.isolation.started}`);
     const ok = await mill.wait((await mill.add('quick', { n: 1 })).id, { timeout: '30s' });
     assert.equal(ok.status, 'COMPLETED');
+  });
+});
+
+describe('isolation: configuration', () => {
+  it('defaults: off, a memory limit, a recycle count, a kill grace; a bad mode is refused with the choices', () => {
+    const w = loadConfig({ cwd: '/', env: {}, overrides: {} }).worker;
+    assert.deepEqual([w.isolation, w.isolationMaxRssMb, w.isolationMaxTasks, w.isolationKillGrace], ['none', 512, 10_000, 5_000]);
+    assert.throws(
+      () => loadConfig({ cwd: '/', env: {}, overrides: { worker: { isolation: 'thread' as 'none' } } }),
+      /worker\.isolation.*"none".*"process".*"process-per-task"/s,
+    );
+    assert.throws(() => loadConfig({ cwd: '/', env: {}, overrides: { worker: { isolationMaxRssMb: 8 } } }), /worker\.isolationMaxRssMb/);
+  });
+
+  it('a handler asking for an unknown isolation is refused with the choices', async () => {
+    const mill = await start();
+    p?.writeHandler('odd', `export const options = { isolation: 'thread' };\nexport default async () => 1;`);
+    await assert.rejects(mill.add('odd', {}), /invalid "options" export in .*odd\.ts: isolation: .*"none".*"process".*"process-per-task"/);
   });
 });
 
