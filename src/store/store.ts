@@ -3,7 +3,8 @@
 // Time is always passed in (`now`), never read inside SQL, so tests pin it and engines agree.
 import type { DaemonHeartbeat } from '../model/daemon.js';
 import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
-import type { LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+import type { LockInfo, NewTask, Task, TaskProgress, TaskStatus } from '../model/task.js';
+import type { SortOrder, TaskListItem, TaskQueryFilter, TaskSort, TaskStats } from '../model/query.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../model/user.js';
 import type {
   ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryMode, DeliveryRef, Notification,
@@ -49,6 +50,8 @@ export interface Completion extends AttemptRef {
   resultJson: string;
   /** This attempt's output only: the store appends it to earlier attempts' (at most MAX_OUTPUT_LINES in all). */
   output: string[];
+  /** Tasks the handler added (ctx.add): written in the transaction that completes this attempt, or never. */
+  followUps?: readonly FollowUp[];
 }
 
 export interface Failure extends AttemptRef {
@@ -122,6 +125,28 @@ export interface ScheduleSkip {
   /** The latest due time served by this skip (fired or not): becomes lastDueAt. */
   servedUntil: Date;
   reason: string;
+}
+
+// --- Follow-ups (ctx.add) and retention (pruning) ---
+
+/**
+ * A task added by a handler, under an id reserved for it (reserveTaskIds). It is inserted with that id
+ * in the transaction that completes its parent, and only if that attempt still holds the task. Its
+ * prerequisites may name the parent or earlier follow-ups of the same completion by their reserved ids.
+ */
+export interface FollowUp {
+  id: number;
+  task: NewTask;
+}
+
+export const PRUNABLE_STATUSES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
+export type PrunableStatus = (typeof PRUNABLE_STATUSES)[number];
+
+export interface PruneRequest {
+  /** Per status, tasks that finished before this time are deleted; a status left out is kept. */
+  before: Partial<Record<PrunableStatus, Date>>;
+  /** Count what would be deleted, delete nothing. */
+  dryRun?: boolean;
 }
 
 export interface Store {
@@ -220,12 +245,41 @@ export interface Store {
    * batches (each its own short transaction, so writers and claims keep flowing); returns how many.
    */
   pruneFinished(before: Date): Promise<number>;
+  /**
+   * Deletes (or counts, dryRun) finished tasks per status and age, in batches of a few hundred rows,
+   * each its own short transaction. A finished task that a WAITING or STARTED task names as a
+   * prerequisite is kept until that dependant has finished too.
+   */
+  prune(request: PruneRequest): Promise<Record<PrunableStatus, number>>;
+  /** Reserves `count` fresh task ids (never handed out by an insert) for follow-ups. */
+  reserveTaskIds(count: number): Promise<number[]>;
+  /** The id of the WAITING or STARTED task holding this unique key, if any. */
+  liveTaskId(uniqueKey: string): Promise<number | null>;
   /** Records a daemon's heartbeat (insert or update by id). */
   heartbeat(daemon: DaemonHeartbeat): Promise<void>;
   /** Removes a daemon's heartbeat (it stopped). */
   removeDaemon(id: string): Promise<void>;
   /** Every daemon that has a heartbeat, newest first. */
   listDaemons(): Promise<DaemonHeartbeat[]>;
+
+  // --- Task queries, delete, stats and progress (the admin page, the HTTP API; src/store/*/queries.ts) ---
+  /** One page of tasks in keyset order: those strictly after `after` (the previous page's last row). */
+  queryTasks(page: TaskPageRequest): Promise<TaskListItem[]>;
+  /** How many tasks match, counting no further than `cap` (so a count over millions stays cheap). */
+  countTasks(filter: TaskQueryFilter, cap: number): Promise<number>;
+  /**
+   * Deletes a task. Refuses a STARTED one (InvalidTransitionError: cancel it first) and one that a
+   * WAITING or STARTED task names as prerequisite (DependantsExistError naming them).
+   */
+  deleteTask(id: number): Promise<void>;
+  /** The tasks that name `id` among their prerequisites, by id. */
+  dependants(id: number): Promise<TaskListItem[]>;
+  /** Counts by status and queue, completions and failures per minute of the hour before `now`, latest failures. */
+  taskStats(now: Date): Promise<TaskStats>;
+  /** Stores the attempt's latest progress; false (nothing written) when that attempt no longer runs. */
+  setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean>;
+  /** When a daemon last stopped cleanly (its heartbeat removed), or null. */
+  lastDaemonStop(): Promise<Date | null>;
 
   // --- Notifications (src/store/*/notifications.ts). A task_failed notification is written by
   // `fail`/`settle` and `rescueExpired` in the transaction that ends its task FAILED.
@@ -272,6 +326,20 @@ export interface Store {
   countPrincipals(): Promise<{ users: number; tokens: number }>;
 
   close(): Promise<void>;
+}
+
+/** A task's position in a keyset order: its id, and the sort column's value in ms (null for 'id'). */
+export interface TaskKey {
+  id: number;
+  value: number | null;
+}
+
+export interface TaskPageRequest {
+  filter: TaskQueryFilter;
+  sort: TaskSort;
+  order: SortOrder;
+  limit: number;
+  after: TaskKey | null;
 }
 
 // --- Notifications: the store's side (see src/model/notification.ts for the rest).
