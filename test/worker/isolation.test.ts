@@ -41,12 +41,13 @@ const HANDLERS: Record<string, string> = {
   deaf: `${ISOLATED}export default () => { console.log('pid', process.pid); return new Promise(() => {}); };`,
   // The same code runs in-process and isolated, so everything it leaves must be the same.
   parity: `
-    interface Ctx { task: { attempt: number; queue: string; note: string | null }; log(...a: unknown[]): void; add(name: string, payload?: unknown): Promise<number> }
+    interface Ctx { task: { attempt: number; queue: string; note: string | null }; log(...a: unknown[]): void; add(name: string, payload?: unknown): Promise<number>; progress(value: unknown, message?: string): unknown }
     export default async (payload: { mode: string }, ctx: Ctx) => {
       console.log('console %s', 'formatted', { a: 1 }, '100%%');
       console.warn('careful');
       console.error('bad', 42);
       ctx.log('ctx', ctx.task.attempt, ctx.task.queue, ctx.task.note, 'two\\nlines');
+      ctx.progress({ done: 1, total: 2 }, 'half way');
       if (payload.mode === 'throw') { const e = new Error('thrown on purpose'); throw e; }
       if (payload.mode === 'string') throw 'a bare string';
       if (payload.mode === 'bigint') return { n: 10n };
@@ -258,7 +259,7 @@ describe('isolation: configuration', () => {
 });
 
 describe('isolation: parity, recycling, kills (sqlite)', () => {
-  it('output, ctx.log, ctx.add, results and thrown errors are the same in-process and isolated', async () => {
+  it('output, ctx.log, ctx.add, ctx.progress, results and thrown errors are the same in-process and isolated', async () => {
     const mill = await start();
     const modes = ['ok', 'throw', 'string', 'bigint', 'fn', 'nothing'];
     const run = async (m: Taskmill) => {
@@ -285,6 +286,7 @@ describe('isolation: parity, recycling, kills (sqlite)', () => {
       assert.equal(b.status, a.status, modes[i]);
       assert.deepEqual(b.output, a.output, modes[i]);
       assert.equal(b.error, a.error, modes[i]);
+      assert.deepEqual([b.progress?.value, b.progress?.message], [a.progress?.value, a.progress?.message], modes[i]);
       if (modes[i] === 'ok') {
         const r = b.result as { id: number; when: string };
         assert.equal(r.when, '1970-01-01T00:00:00.000Z');
@@ -304,6 +306,7 @@ describe('isolation: parity, recycling, kills (sqlite)', () => {
       'ctx 1 default n two',
       'lines',
     ]);
+    assert.deepEqual(inProcess[0]?.progress?.value, { done: 1, total: 2 });
   });
 
   it('a process is reused, replaced after isolationMaxTasks, and fresh per task on request', async () => {
