@@ -180,6 +180,8 @@ export class ProcessPool {
       await proc.ready;
     } catch (err) {
       this.starting--;
+      // Killed by close() while starting: not a failure to start.
+      if (this.closed) return;
       // Never reused, and the next start waits: a broken setup must not spawn in a loop.
       void proc.kill(0);
       this.startFailures++;
