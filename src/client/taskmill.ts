@@ -52,6 +52,7 @@ import type {
 import { checkBulk, checkCap, checkFilter, encodeCursor, keyOf, runBulk, toPageRequest } from './queries.js';
 import { payloadJsonSchema } from './schema.js';
 import { WebAuth } from './auth.js';
+import { TaskEvents } from '../notify/events.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -117,6 +118,9 @@ export class Taskmill {
   readonly handlers: HandlerRegistry;
   // --- Web authentication: users, bearer tokens, sessions and the one-time login link (see auth.ts).
   readonly auth: WebAuth;
+  // --- Events: completed, failed (for good), retried, cancelled — from this client's workers, and
+  // cancels of waiting tasks made through it. `mill.events.on('failed', (e) => report(e))`.
+  readonly events: TaskEvents;
 
   private constructor(
     readonly config: Config,
@@ -127,6 +131,7 @@ export class Taskmill {
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
     this.auth = new WebAuth(store, clock);
+    this.events = new TaskEvents(logger);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -176,7 +181,13 @@ export class Taskmill {
 
   /** Cancels a WAITING task at once; a STARTED one gets its signal aborted and ends CANCELLED. */
   async cancel(id: number): Promise<Task> {
-    return this.store.cancel(checkId(id), this.clock.now());
+    const task = await this.store.cancel(checkId(id), this.clock.now());
+    // A STARTED task's event comes from the worker running it, once its handler stops.
+    if (task.status === 'CANCELLED') {
+      const { id: taskId, name, queue, attempts, maxAttempts, error } = task;
+      this.events.emit('cancelled', { id: taskId, name, queue, attempt: attempts, maxAttempts, error });
+    }
+    return task;
   }
 
   /** Moves a FAILED or CANCELLED task back to WAITING with a fresh attempt budget. */
@@ -230,6 +241,7 @@ export class Taskmill {
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,
+      events: this.events,
     });
   }
 

@@ -1101,6 +1101,12 @@ export class PostgresStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no transaction unless some heartbeat is stale or an outage is open.
+    const { rows } = await this.pool.query(
+      'SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < $1) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open)',
+      [new Date(request.now.getTime() - request.staleMs)],
+    );
+    if (rows.length === 0) return { down: [], up: [] };
     return this.transaction((db) => notifications.checkDaemons(db, request));
   }
 

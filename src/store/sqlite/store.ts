@@ -937,6 +937,14 @@ export class SqliteStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no write lock unless some heartbeat is stale or an outage is open.
+    const staleBefore = request.now.getTime() - request.staleMs;
+    const any = await this.read(() =>
+      this.stmt(
+        `SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < ?) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open = 1)`,
+      ).get(staleBefore),
+    );
+    if (!any) return { down: [], up: [] };
     return this.write(() => notifications.checkDaemons(this.db, request));
   }
 
