@@ -64,7 +64,7 @@ const workerSchema = z
     /** "process": every task's handler runs in a reused child process; "process-per-task": a fresh one each. */
     isolation: z.enum(['none', 'process', 'process-per-task']).default('none'),
     /** A handler process is replaced after this many tasks. */
-    isolationMaxTasks: positiveInt.default(1000),
+    isolationMaxTasks: positiveInt.default(10_000),
     /** Heap limit of a handler process (MB); replaced once its resident memory passes it, killed while running above twice it. */
     isolationMaxRssMb: z.number().int().min(64).max(1_048_576).default(512),
     /** Between SIGTERM and SIGKILL when a handler process is ended (timeout, cancel, stop). */
