@@ -21,3 +21,22 @@ export type { DaemonHeartbeat } from './model/daemon.js';
 // Follow-ups and retention
 export type { PruneOptions, PruneReport } from './client/taskmill.js';
 export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';
+// --- Task queries, bulk actions, stats, daemon status, progress and typed payloads ---
+export type {
+  BulkAction,
+  BulkResult,
+  BulkTarget,
+  DaemonStatus,
+  SortOrder,
+  TaskListItem,
+  TaskPage,
+  TaskProgress,
+  TaskQuery,
+  TaskQueryFilter,
+  TaskSchemaInfo,
+  TaskSort,
+  TaskStats,
+} from './model/query.js';
+export { defineTask } from './worker/handlers.js';
+export type { DefinedTask } from './worker/handlers.js';
+export { HEARTBEAT_STALE_MS } from './model/daemon.js';

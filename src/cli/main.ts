@@ -26,6 +26,7 @@ import { pruneCommand } from './commands/prune.js';
 // --- Web: users, tokens and the web server alone.
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
+import { tokenCommand } from './commands/token.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -66,6 +67,7 @@ function program(): Command {
     // --- Web
     userCommand,
     webCommand,
+    tokenCommand,
   ]) {
     register(cli);
   }

@@ -29,8 +29,28 @@ import { type DaemonHeartbeat, HEARTBEAT_STALE_MS } from '../model/daemon.js';
 import { checkScheduleName, reconcileSchedules, type ReconcileReport, type ScheduleSpec, toDefinition } from '../scheduler/reconcile.js';
 import { upcoming } from '../scheduler/rules.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { type FollowUpOptions, HandlerRegistry, type ResolvedHandlerOptions, validateTaskName } from '../worker/handlers.js';
+import {
+  type FollowUpOptions,
+  HandlerRegistry,
+  type LoadedHandler,
+  validatePayload,
+  validateTaskName,
+} from '../worker/handlers.js';
 import { Worker } from '../worker/worker.js';
+import type {
+  BulkAction,
+  BulkResult,
+  BulkTarget,
+  DaemonStatus,
+  TaskListItem,
+  TaskPage,
+  TaskQuery,
+  TaskQueryFilter,
+  TaskSchemaInfo,
+  TaskStats,
+} from '../model/query.js';
+import { checkBulk, checkCap, checkFilter, encodeCursor, keyOf, runBulk, toPageRequest } from './queries.js';
+import { payloadJsonSchema } from './schema.js';
 import { WebAuth } from './auth.js';
 
 export interface AddOptions extends FollowUpOptions {
@@ -205,6 +225,8 @@ export class Taskmill {
       limits: this.config.limits,
       // ctx.add: validated here as add() validates; written by the worker with the parent's completion.
       prepare: (name, payload, options) => this.prepare({ name, payload, options }, this.clock.now()),
+      // Isolation: worker.isolation and the pool's limits.
+      isolation: { mode: w.isolation, maxTasks: w.isolationMaxTasks, maxRssMb: w.isolationMaxRssMb, killGraceMs: w.isolationKillGrace },
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,
@@ -301,6 +323,85 @@ export class Taskmill {
     return { removed, before, dryRun: options.dryRun === true };
   }
 
+  // --- Task queries, bulk actions, stats, daemon status and payload schemas (the admin page, the API) ---
+
+  /** A page of tasks matching `q`, in keyset order; pass `nextCursor` back for the next page. */
+  async query(q: TaskQuery = {}): Promise<TaskPage> {
+    const page = toPageRequest(q);
+    const rows = await this.store.queryTasks({ ...page, limit: page.limit + 1 });
+    const tasks = rows.slice(0, page.limit);
+    const last = tasks.at(-1);
+    return { tasks, nextCursor: rows.length > page.limit && last ? encodeCursor(page, keyOf(last, page.sort)) : null };
+  }
+
+  /** How many tasks match the filter, counting no further than `cap` (default 100,000): a result equal to cap means "at least". */
+  async count(filter: TaskQueryFilter = {}, cap?: number): Promise<number> {
+    return this.store.countTasks(checkFilter(filter), checkCap(cap));
+  }
+
+  /**
+   * Deletes a task for good. A STARTED task is refused (cancel it first), and so is one that a WAITING or
+   * STARTED task waits for (DependantsExistError names them: cancel or delete those first).
+   */
+  async delete(id: number): Promise<void> {
+    await this.store.deleteTask(checkId(id));
+  }
+
+  /**
+   * Retries, cancels or deletes the tasks given by id, or every task matching a filter; those that cannot
+   * take the action (a COMPLETED task cannot be cancelled) are skipped and counted in `matched` only.
+   */
+  async bulk(action: BulkAction, target: BulkTarget): Promise<BulkResult> {
+    const checked = checkBulk(action, target);
+    return runBulk(this.store, checked.action, checked.target, () => this.clock.now());
+  }
+
+  /** The tasks that name this one among their prerequisites. */
+  async dependants(id: number): Promise<TaskListItem[]> {
+    return this.store.dependants(checkId(id));
+  }
+
+  /** Counts by status and by queue, completed and failed per minute over the last hour, latest failures. */
+  async stats(): Promise<TaskStats> {
+    return this.store.taskStats(this.clock.now());
+  }
+
+  /**
+   * Whether a daemon runs (a heartbeat newer than HEARTBEAT_STALE_MS), since when (the oldest live daemon's
+   * start; when none runs, the last heartbeat seen), and on which hosts: enough for an application's notice.
+   */
+  async daemonStatus(): Promise<DaemonStatus> {
+    const now = this.clock.now().getTime();
+    const daemons = await this.store.listDaemons();
+    const live = daemons.filter((d) => now - d.lastSeen.getTime() <= HEARTBEAT_STALE_MS);
+    if (live.length > 0) {
+      const since = new Date(Math.min(...live.map((d) => d.startedAt.getTime())));
+      return { running: true, since, hosts: [...new Set(live.map((d) => d.host))].sort(), daemons };
+    }
+    const stopped = await this.store.lastDaemonStop();
+    const seen = [...daemons.map((d) => d.lastSeen.getTime()), ...(stopped ? [stopped.getTime()] : [])];
+    const lastSeen = seen.length > 0 ? Math.max(...seen) : null;
+    const hosts = daemons.filter((d) => d.lastSeen.getTime() === lastSeen).map((d) => d.host);
+    return { running: false, since: lastSeen === null ? null : new Date(lastSeen), hosts: [...new Set(hosts)].sort(), daemons };
+  }
+
+  /** Task names with a handler file in the tasks folder (files and folders starting with "_" left out). */
+  taskNames(): string[] {
+    return existsSync(this.config.tasksDir) ? this.handlers.names() : [];
+  }
+
+  /**
+   * The payload's JSON Schema (when the handler's `schema` can give one, through the Standard JSON Schema
+   * interface) and its `example`; null when no handler file has this name.
+   */
+  async taskSchema(name: string): Promise<TaskSchemaInfo | null> {
+    const canonical = validateTaskName(String(name));
+    if (!existsSync(this.config.tasksDir) || !this.handlers.has(canonical)) return null;
+    const handler = await this.handlers.load(canonical);
+    if (!handler) return null;
+    return { jsonSchema: payloadJsonSchema(handler), example: handler.example };
+  }
+
   /** Answers when the database does (the web server's /healthz). */
   async ping(): Promise<void> {
     await this.store.ping();
@@ -351,7 +452,8 @@ export class Taskmill {
     if (typeof spec.name !== 'string') throw new InvalidInputError('a task needs a name (a string).');
     const name = this.checkTaskName(spec.name);
     const o = spec.options ?? {};
-    const typeOptions = await this.handlerOptions(name);
+    const handler = await this.loadHandler(name);
+    const typeOptions = handler?.options ?? {};
     const d = this.config.defaults;
 
     let runAt = now;
@@ -371,7 +473,12 @@ export class Taskmill {
 
     return {
       name,
-      payload: toJsonPayload(name, spec.payload ?? {}, this.config.limits.payloadBytes),
+      // Checked against the handler's `schema` export, when it has one (the validated value is stored).
+      payload: toJsonPayload(
+        name,
+        handler ? await validatePayload(handler, spec.payload ?? {}) : (spec.payload ?? {}),
+        this.config.limits.payloadBytes,
+      ),
       queue: checkQueue(o.queue ?? typeOptions.queue ?? 'default'),
       priority: checkInt(o.priority ?? typeOptions.priority ?? 0, 'priority', -1_000_000),
       runAt,
@@ -390,14 +497,13 @@ export class Taskmill {
   }
 
   /**
-   * When this process can see the tasks folder, an unknown name is refused with the known ones, and the
-   * handler's own `options` export supplies per-type defaults. A process without the folder (a web app on
+   * When this process can see the tasks folder, an unknown name is refused with the known ones, the
+   * handler's own `options` export supplies per-type defaults and its `schema` checks the payload. A process without the folder (a web app on
    * another host) adds by name and leaves the check to the worker.
    */
-  private async handlerOptions(name: string): Promise<ResolvedHandlerOptions> {
-    if (!existsSync(this.config.tasksDir)) return {};
-    const handler = await this.handlers.load(name);
-    return handler?.options ?? {};
+  private async loadHandler(name: string): Promise<LoadedHandler | null> {
+    if (!existsSync(this.config.tasksDir)) return null;
+    return this.handlers.load(name);
   }
 }
 

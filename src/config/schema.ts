@@ -60,6 +60,15 @@ const workerSchema = z
     stopTimeout: duration({ min: 0, timer: true }).default(30_000),
     /** How long a forced stop waits for running tasks. */
     forceStopTimeout: duration({ min: 0, timer: true }).default(5_000),
+    // Isolation (src/worker/isolation/): handlers in a pool of child processes.
+    /** "process": every task's handler runs in a reused child process; "process-per-task": a fresh one each. */
+    isolation: z.enum(['none', 'process', 'process-per-task']).default('none'),
+    /** A handler process is replaced after this many tasks. */
+    isolationMaxTasks: positiveInt.default(1000),
+    /** Heap limit of a handler process (MB); replaced once its resident memory passes it, killed while running above twice it. */
+    isolationMaxRssMb: z.number().int().min(64).max(1_048_576).default(512),
+    /** Between SIGTERM and SIGKILL when a handler process is ended (timeout, cancel, stop). */
+    isolationKillGrace: duration({ min: 0, timer: true }).default(5_000),
   })
   .strict();
 
@@ -102,6 +111,8 @@ export const BUILT_IN_MODULE_OPTIONS = {
     .strict(),
   Scheduler: z.object({}).strict(),
   ConfigSync: z.object({}).strict(),
+  // The admin page and HTTP API; configured under "web", not here.
+  Web: z.object({}).strict(),
   // Retention (see src/config/retention.ts for the defaults and how the keys combine).
   Maintenance: z
     .object({
@@ -122,7 +133,7 @@ export const BUILT_IN_MODULE_OPTIONS = {
 } as const;
 
 /** The daemon modules that exist without a file; each can be disabled or given options. */
-export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance'] as const;
+export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance', 'Web'] as const;
 export type BuiltInModule = (typeof BUILT_IN_MODULES)[number];
 
 const moduleSchema = z

@@ -61,6 +61,11 @@ export interface ModuleContext {
   signal: AbortSignal;
   /** Asks the main daemon to restart every module with the configuration as it is now on disk. */
   requestReload(): void;
+  /**
+   * Web module: tells the main daemon where the page is served (null: not serving) and the one-time
+   * login link, if one was made; the main daemon shows them in `taskmill status`, its log and console.
+   */
+  reportWeb?(url: string | null, loginLink: string | null): void;
 }
 
 export type ModuleFactory = (ctx: ModuleContext) => DaemonModule | Promise<DaemonModule>;
@@ -79,7 +84,8 @@ export function configuredModules(config: Config): { name: string; module: strin
     return {
       name,
       module: c?.module ? path.resolve(config.baseDir, c.module) : null,
-      enabled: c?.enabled ?? true,
+      // Web also needs web.enabled (true by default): `"web": { "enabled": false }` turns the page off.
+      enabled: (c?.enabled ?? true) && (name !== 'Web' || config.web.enabled),
       options: c?.options ?? {},
     };
   });
@@ -141,5 +147,5 @@ async function instantiate(impl: unknown, ctx: ModuleContext, name: string): Pro
 }
 
 function builtInFile(name: string): string {
-  return { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance' }[name] ?? name;
+  return { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance', Web: 'web' }[name] ?? name;
 }

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'SCHEMA_TOO_NEW'
   | 'WAIT_TIMEOUT'
   | 'HANDLER_INVALID'
+  | 'HANDLER_PROCESS_FAILED'
   | 'TASK_TIMEOUT'
   | 'ALREADY_RUNNING'
   | 'DAEMON_FAILED';
@@ -123,8 +124,42 @@ export class HandlerError extends TaskmillError {
   }
 }
 
+/** An isolated handler's process died, could not start, or was ended for its memory (worker.isolation). */
+export class HandlerProcessError extends TaskmillError {
+  constructor(message: string) {
+    super('HANDLER_PROCESS_FAILED', message);
+  }
+}
+
 export class TaskTimeoutError extends TaskmillError {
   constructor(ms: number) {
     super('TASK_TIMEOUT', `the handler did not finish within its timeout of ${ms} ms; raise "timeout" for this task if it needs longer.`);
+  }
+}
+
+// --- Deleting tasks (the admin page, the API, `taskmill rm`) ---
+
+/** A running task cannot be deleted: its handler would go on without a row to report to. */
+export class TaskRunningError extends InvalidTransitionError {
+  constructor(taskId: number) {
+    super(taskId, 'STARTED', 'delete', 'WAITING, COMPLETED, FAILED or CANCELLED');
+    this.message =
+      `cannot delete task #${taskId}: it is STARTED (running). Cancel it first ("taskmill cancel ${taskId}"), ` +
+      'then delete it once it has ended.';
+  }
+}
+
+/** A task that live tasks wait for cannot be deleted: they would wait for nothing, or run too early. */
+export class DependantsExistError extends InvalidTransitionError {
+  constructor(
+    taskId: number,
+    status: string,
+    readonly dependants: readonly number[],
+  ) {
+    super(taskId, status, 'delete', 'tasks no WAITING or STARTED task depends on');
+    const shown = dependants.slice(0, 10).map((id) => `#${id}`).join(', ') + (dependants.length > 10 ? ', …' : '');
+    this.message =
+      `cannot delete task #${taskId}: ${shown} ${dependants.length === 1 ? 'depends' : 'depend'} on it and ` +
+      `${dependants.length === 1 ? 'has' : 'have'} not ended. Cancel or delete ${dependants.length === 1 ? 'that task' : 'those tasks'} first.`;
   }
 }

@@ -56,6 +56,15 @@ export interface Task {
   scheduleName: string | null;
   /** The due time (occurrence) of that schedule this task serves, even when it runs late. */
   scheduledFor: Date | null;
+  /** The latest progress its handler reported (ctx.progress); kept after the task ends. */
+  progress: TaskProgress | null;
+}
+
+/** The latest progress a handler reported (`ctx.progress`): a number 0–100 or a small JSON object. */
+export interface TaskProgress {
+  value: Json;
+  message: string | null;
+  at: Date;
 }
 
 /** What a store needs to insert a task: every default already resolved. */
@@ -120,5 +129,6 @@ export function newTaskRecord(t: NewTask, id: number, createdAt: Date): Task {
     cancelRequested: false,
     scheduleName: t.scheduleName ?? null,
     scheduledFor: t.scheduledFor ?? null,
+    progress: null,
   };
 }

@@ -3,7 +3,8 @@
 // Time is always passed in (`now`), never read inside SQL, so tests pin it and engines agree.
 import type { DaemonHeartbeat } from '../model/daemon.js';
 import type { Overlap, Schedule, ScheduleDefinition } from '../model/schedule.js';
-import type { LockInfo, NewTask, Task, TaskStatus } from '../model/task.js';
+import type { LockInfo, NewTask, Task, TaskProgress, TaskStatus } from '../model/task.js';
+import type { SortOrder, TaskListItem, TaskQueryFilter, TaskSort, TaskStats } from '../model/query.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../model/user.js';
 import type {
   ClaimedDelivery, DaemonCheck, DeliveryClaim, DeliveryMode, DeliveryRef, Notification,
@@ -261,6 +262,25 @@ export interface Store {
   /** Every daemon that has a heartbeat, newest first. */
   listDaemons(): Promise<DaemonHeartbeat[]>;
 
+  // --- Task queries, delete, stats and progress (the admin page, the HTTP API; src/store/*/queries.ts) ---
+  /** One page of tasks in keyset order: those strictly after `after` (the previous page's last row). */
+  queryTasks(page: TaskPageRequest): Promise<TaskListItem[]>;
+  /** How many tasks match, counting no further than `cap` (so a count over millions stays cheap). */
+  countTasks(filter: TaskQueryFilter, cap: number): Promise<number>;
+  /**
+   * Deletes a task. Refuses a STARTED one (InvalidTransitionError: cancel it first) and one that a
+   * WAITING or STARTED task names as prerequisite (DependantsExistError naming them).
+   */
+  deleteTask(id: number): Promise<void>;
+  /** The tasks that name `id` among their prerequisites, by id. */
+  dependants(id: number): Promise<TaskListItem[]>;
+  /** Counts by status and queue, completions and failures per minute of the hour before `now`, latest failures. */
+  taskStats(now: Date): Promise<TaskStats>;
+  /** Stores the attempt's latest progress; false (nothing written) when that attempt no longer runs. */
+  setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean>;
+  /** When a daemon last stopped cleanly (its heartbeat removed), or null. */
+  lastDaemonStop(): Promise<Date | null>;
+
   // --- Notifications (src/store/*/notifications.ts). A task_failed notification is written by
   // `fail`/`settle` and `rescueExpired` in the transaction that ends its task FAILED.
   /** Writes delivery rows for notifications not routed yet, one per channel `route` names; returns how many it routed. */
@@ -306,6 +326,20 @@ export interface Store {
   countPrincipals(): Promise<{ users: number; tokens: number }>;
 
   close(): Promise<void>;
+}
+
+/** A task's position in a keyset order: its id, and the sort column's value in ms (null for 'id'). */
+export interface TaskKey {
+  id: number;
+  value: number | null;
+}
+
+export interface TaskPageRequest {
+  filter: TaskQueryFilter;
+  sort: TaskSort;
+  order: SortOrder;
+  limit: number;
+  after: TaskKey | null;
 }
 
 // --- Notifications: the store's side (see src/model/notification.ts for the rest).

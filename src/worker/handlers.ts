@@ -4,6 +4,7 @@
 import { type Stats, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { z } from 'zod';
 import { parseBoundedDuration, parseDuration } from '../config/duration.js';
 import { HandlerError, InvalidInputError } from '../model/errors.js';
@@ -28,6 +29,11 @@ export interface TaskContext {
   log(...args: unknown[]): void;
   /** Adds another task (a follow-up, or the next run of a self-rescheduling task); returns its id. */
   add(name: string, payload?: unknown, options?: FollowUpOptions): Promise<number>;
+  /**
+   * Reports how far the task has come: a number from 0 to 100, or a small JSON object ({ done, total }),
+   * with an optional message. Cheap in a tight loop: the latest value is written at most every 250 ms.
+   */
+  progress(value: Json, message?: string): void;
 }
 
 /** Options of a task added by a handler (ctx.add) or an application (the client's add extends them). */
@@ -47,7 +53,38 @@ export interface FollowUpOptions {
   note?: string;
 }
 
-export type Handler = (payload: Json, ctx: TaskContext) => unknown;
+/**
+ * A handler: `Handler` takes any JSON payload; `Handler<typeof schema>` takes the payload its file's
+ * `schema` export (any Standard Schema validator: zod, valibot, arktype) gives once it validated it.
+ */
+export type Handler<S extends StandardSchemaV1 | undefined = undefined> = (
+  payload: S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : Json,
+  ctx: TaskContext,
+) => unknown;
+
+/** A handler file's default export made by defineTask: the function, carrying its schema, options and example. */
+export type DefinedTask<S extends StandardSchemaV1> = Handler<S> & {
+  schema: S;
+  options?: HandlerOptions;
+  example?: StandardSchemaV1.InferInput<S>;
+};
+
+/**
+ * Defines a task with a typed payload, as the default export of its file:
+ * `export default defineTask({ schema: z.object({ to: z.email() }), handler: async (payload, ctx) => … })`.
+ * `add` validates every payload against `schema` and refuses a bad one naming the field; the handler
+ * gets the validated value, typed.
+ */
+export function defineTask<S extends StandardSchemaV1>(definition: {
+  schema: S;
+  handler: Handler<S>;
+  options?: HandlerOptions;
+  example?: StandardSchemaV1.InferInput<S>;
+}): DefinedTask<S> {
+  const { schema, handler, options, example } = definition;
+  const run: Handler<S> = (payload, ctx) => handler(payload, ctx);
+  return Object.assign(run, { schema, options, example });
+}
 
 /** What a handler file may export as `options`, per task type. */
 export interface HandlerOptions {
@@ -57,6 +94,8 @@ export interface HandlerOptions {
   priority?: number;
   backoff?: string | number;
   backoffMax?: string | number;
+  /** Run this type's handler in a child process of the worker's pool (see README, Isolation). */
+  isolation?: 'none' | 'process' | 'process-per-task';
 }
 
 const optionsSchema = z
@@ -67,6 +106,7 @@ const optionsSchema = z
     priority: z.number().int().optional(),
     backoff: z.union([z.string(), z.number()]).optional(),
     backoffMax: z.union([z.string(), z.number()]).optional(),
+    isolation: z.enum(['none', 'process', 'process-per-task']).optional(),
   })
   .strict();
 
@@ -77,6 +117,7 @@ export interface ResolvedHandlerOptions {
   priority?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  isolation?: 'none' | 'process' | 'process-per-task';
 }
 
 export interface LoadedHandler {
@@ -84,6 +125,10 @@ export interface LoadedHandler {
   file: string;
   run: Handler;
   options: ResolvedHandlerOptions;
+  /** The payload's Standard Schema, when the file exports `schema` (or defineTask carries one). */
+  schema: StandardSchemaV1 | null;
+  /** An example payload (the `example` export), for the add form. */
+  example: Json | null;
 }
 
 // In order of preference when one name has several files: a compiled twin (.js) does not clash.
@@ -161,7 +206,7 @@ export function discoverHandlers(tasksDir: string): Map<string, string> {
   return scanFolder(tasksDir).files;
 }
 
-type HandlerModule = { default?: unknown; options?: unknown };
+type HandlerModule = { default?: unknown; options?: unknown; schema?: unknown; example?: unknown };
 
 /**
  * Imported handler files by path + mtime + size, shared by every registry in the process: an
@@ -302,7 +347,16 @@ export class HandlerRegistry {
         `${file} has no default export function; write "export default async function (payload, ctx) { … }".`,
       );
     }
-    return { name, file, run: mod.default as Handler, options: resolveOptions(mod.options, file) };
+    // defineTask carries schema, options and example on the function; plain exports win.
+    const carried = mod.default as { schema?: unknown; options?: unknown; example?: unknown };
+    return {
+      name,
+      file,
+      run: mod.default as Handler,
+      options: resolveOptions(mod.options ?? carried.options, file),
+      schema: resolveSchema(mod.schema ?? carried.schema, file),
+      example: resolveExample(mod.example ?? carried.example, file),
+    };
   }
 }
 
@@ -312,6 +366,52 @@ function statOf(file: string): Stats | undefined {
   } catch {
     return undefined;
   }
+}
+
+function resolveSchema(raw: unknown, file: string): StandardSchemaV1 | null {
+  if (raw === undefined || raw === null) return null;
+  const std = (raw as { '~standard'?: { version?: unknown; validate?: unknown } })['~standard'];
+  if (typeof std !== 'object' || std === null || std.version !== 1 || typeof std.validate !== 'function') {
+    throw new HandlerError(
+      `the "schema" export of ${file} is not a Standard Schema validator; export a schema of zod (3.24 or later), ` +
+        'valibot or arktype, or remove the export.',
+    );
+  }
+  return raw as StandardSchemaV1;
+}
+
+function resolveExample(raw: unknown, file: string): Json | null {
+  if (raw === undefined || raw === null) return null;
+  try {
+    const text = JSON.stringify(raw);
+    if (text === undefined) throw new Error('not JSON');
+    return JSON.parse(text) as Json;
+  } catch {
+    throw new HandlerError(`the "example" export of ${file} is not JSON; export a plain object.`);
+  }
+}
+
+/**
+ * Validates a payload against a handler's schema; refuses it naming each field path and its issue.
+ * Returns the validated value (defaults filled in) that the task stores.
+ */
+export async function validatePayload(handler: LoadedHandler, payload: unknown): Promise<unknown> {
+  if (!handler.schema) return payload;
+  let result = handler.schema['~standard'].validate(payload);
+  if (result instanceof Promise) result = await result;
+  if (!result.issues) return result.value;
+  const problems = result.issues.slice(0, 10).map((issue) => {
+    const at = (issue.path ?? [])
+      .map((seg) => (typeof seg === 'object' && seg !== null ? seg.key : seg))
+      .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
+      .join('')
+      .replace(/^\./, '');
+    return `${at === '' ? 'payload' : `"${at}"`}: ${issue.message}`;
+  });
+  throw new InvalidInputError(
+    `invalid payload for "${handler.name}": ${problems.join('; ')}${result.issues.length > 10 ? '; …' : ''}. ` +
+      `The schema of ${path.basename(handler.file)} says what it takes.`,
+  );
 }
 
 function resolveOptions(raw: unknown, file: string): ResolvedHandlerOptions {
@@ -330,6 +430,7 @@ function resolveOptions(raw: unknown, file: string): ResolvedHandlerOptions {
       priority: o.priority,
       backoffBaseMs: o.backoff === undefined ? undefined : parseDuration(o.backoff, 'backoff'),
       backoffMaxMs: o.backoffMax === undefined ? undefined : parseDuration(o.backoffMax, 'backoffMax'),
+      isolation: o.isolation,
     };
   } catch (err) {
     throw new HandlerError(`invalid "options" export in ${file}: ${(err as Error).message}`);

@@ -18,7 +18,9 @@ import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcom
 import { retryDelay } from './backoff.js';
 import { AttemptFollowUps, attemptEnded, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
+import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
+import { ProgressWriter } from './progress.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -37,6 +39,8 @@ export interface WorkerOptions {
   prepare?: PrepareTask;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
+  /** Handlers in child processes (worker.isolation and the pool's limits); off unless a handler asks. */
+  isolation?: IsolationOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
@@ -70,6 +74,8 @@ interface Running {
   abandoned: boolean;
   /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
   followUps: AttemptFollowUps | null;
+  /** Made on the first ctx.progress call. */
+  progress?: ProgressWriter;
 }
 
 type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
@@ -94,6 +100,8 @@ export class Worker {
   private readonly log: Logger;
   private readonly limits: { resultBytes: number; outputBytes: number };
   private readonly running = new Map<number, Running>();
+  /** Isolated handlers: the pool of child processes (src/worker/isolation/). */
+  readonly isolation: Isolation;
   /** Claimed, leased, not started yet. */
   private buffer: ClaimedTask[] = [];
   /** Outcomes not yet written, in order; their attempts stay leased until they are. */
@@ -132,6 +140,11 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
+    this.isolation = new Isolation(options.isolation ?? DEFAULT_ISOLATION, {
+      tasksDir: options.handlers.tasksDir,
+      size: options.concurrency,
+      logger: this.log,
+    });
   }
 
   get activeCount(): number {
@@ -170,6 +183,8 @@ export class Worker {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
+    // Isolation: with worker.isolation set, the first handler process starts now.
+    this.isolation.start();
   }
 
   /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */
@@ -227,6 +242,9 @@ export class Worker {
     for (const entry of unfinished) this.abandon(entry, new StopSignal());
     released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
     if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
+
+    // Isolation: every handler process ends (those of released tasks were told when they were aborted).
+    await this.isolation.close();
 
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
@@ -515,18 +533,24 @@ export class Worker {
     const { task } = entry;
     let value: unknown;
     try {
-      const handler = await this.options.handlers.load(task.name);
-      if (!handler) {
+      // Isolation: with worker.isolation set the handler is imported in a child process only.
+      const handler = this.isolation.everyTask ? null : await this.options.handlers.load(task.name);
+      if (!handler && !this.isolation.everyTask) {
         throw new Error(
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,
         );
       }
       if (entry.settled) return;
       const ctx = this.context(entry);
-      // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
-      // and whatever the handler does later is ignored.
-      value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
-      if (isThenable(value)) value = await value;
+      const mode = this.isolation.modeFor(handler?.options.isolation);
+      if (handler && mode === 'none') {
+        // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
+        // and whatever the handler does later is ignored.
+        value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
+        if (isThenable(value)) value = await value;
+      } else {
+        value = await this.isolation.run(task, ctx, entry.output, mode);
+      }
       // ctx.add calls the handler did not await belong to this attempt too: their outcome first.
       if (entry.followUps) await entry.followUps.whenSettled();
     } catch (err) {
@@ -555,6 +579,10 @@ export class Worker {
         entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
         return entry.followUps.add(name, payload, options);
       },
+      progress: (value, message) => {
+        entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
+        entry.progress.report(value, message);
+      },
     };
   }
 
@@ -578,6 +606,7 @@ export class Worker {
     entry.cancelTimer?.();
     // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
     entry.followUps?.end();
+    entry.progress?.close();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);

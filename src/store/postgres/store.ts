@@ -37,6 +37,10 @@ import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import * as queries from './queries.js';
+import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
+import type { TaskProgress } from '../../model/task.js';
+import type { TaskPageRequest } from '../store.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -76,6 +80,7 @@ interface Row {
   scheduled_for: Date | null;
   lease_until: Date | null;
   cancel_requested: boolean;
+  progress: Parameters<typeof queries.toProgress>[0];
 }
 
 // Named rather than *: what a claim needs, and a later migration's new column cannot change its result.
@@ -158,6 +163,7 @@ function toTask(r: Row): Task {
     cancelRequested: r.cancel_requested,
     scheduleName: r.schedule_name,
     scheduledFor: r.scheduled_for,
+    progress: queries.toProgress(r.progress),
   };
 }
 
@@ -869,6 +875,35 @@ export class PostgresStore implements Store {
     return row?.t ?? null;
   }
 
+  // --- Task queries, delete, stats and progress (SQL in queries.ts) ---
+  async queryTasks(page: TaskPageRequest): Promise<TaskListItem[]> {
+    return queries.queryTasks(this.pool, page);
+  }
+
+  async countTasks(filter: TaskQueryFilter, cap: number): Promise<number> {
+    return queries.countTasks(this.pool, filter, cap);
+  }
+
+  async deleteTask(id: number): Promise<void> {
+    await this.transaction((db) => queries.deleteTask(db, id));
+  }
+
+  async dependants(id: number): Promise<TaskListItem[]> {
+    return queries.dependants(this.pool, id);
+  }
+
+  async taskStats(now: Date): Promise<TaskStats> {
+    return queries.taskStats(this.pool, now);
+  }
+
+  async setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean> {
+    return queries.setProgress(this.workPool, ref, progress);
+  }
+
+  async lastDaemonStop(): Promise<Date | null> {
+    return queries.lastDaemonStop(this.pool);
+  }
+
   subscribe(listener: (event: StoreEvent) => void): () => void {
     listener = guardListener(listener);
     this.local.emitter.on('event', listener);
@@ -980,7 +1015,7 @@ export class PostgresStore implements Store {
   }
 
   async removeDaemon(id: string): Promise<void> {
-    await this.pool.query('DELETE FROM daemons WHERE id = $1', [id]);
+    await queries.removeDaemon(this.pool, id);
   }
 
   async listDaemons(): Promise<DaemonHeartbeat[]> {

@@ -38,6 +38,10 @@ import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import * as queries from './queries.js';
+import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
+import type { TaskProgress } from '../../model/task.js';
+import type { TaskPageRequest } from '../store.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -84,6 +88,7 @@ interface Row {
   has_dependants: number;
   schedule_name: string | null;
   scheduled_for: number | null;
+  progress: string | null;
 }
 
 function toTask(r: Row): Task {
@@ -115,6 +120,7 @@ function toTask(r: Row): Task {
     cancelRequested: r.cancel_requested === 1,
     scheduleName: r.schedule_name,
     scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
+    progress: queries.toProgress(r.progress),
   };
 }
 
@@ -810,7 +816,7 @@ export class SqliteStore implements Store {
   }
 
   async removeDaemon(id: string): Promise<void> {
-    await this.write(() => this.stmt('DELETE FROM daemons WHERE id = ?').run(id));
+    await this.write(() => queries.removeDaemon(this.db, id));
   }
 
   async listDaemons(): Promise<DaemonHeartbeat[]> {
@@ -828,6 +834,35 @@ export class SqliteStore implements Store {
       lastSeen: new Date(r.last_seen),
       modules: JSON.parse(r.modules) as Json,
     }));
+  }
+
+  // --- Task queries, delete, stats and progress (SQL in queries.ts) ---
+  async queryTasks(page: TaskPageRequest): Promise<TaskListItem[]> {
+    return this.read(() => queries.queryTasks(this.db, page));
+  }
+
+  async countTasks(filter: TaskQueryFilter, cap: number): Promise<number> {
+    return this.read(() => queries.countTasks(this.db, filter, cap));
+  }
+
+  async deleteTask(id: number): Promise<void> {
+    await this.write(() => queries.deleteTask(this.db, id));
+  }
+
+  async dependants(id: number): Promise<TaskListItem[]> {
+    return this.read(() => queries.dependants(this.db, id));
+  }
+
+  async taskStats(now: Date): Promise<TaskStats> {
+    return this.read(() => queries.taskStats(this.db, now));
+  }
+
+  async setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean> {
+    return this.write(() => queries.setProgress(this.db, ref, progress));
+  }
+
+  async lastDaemonStop(): Promise<Date | null> {
+    return this.read(() => queries.lastDaemonStop(this.db));
   }
 
   // --- Web authentication: see users.ts.

@@ -1,0 +1,225 @@
+// The client edge of task queries: validates a TaskQuery once, turns the opaque cursor into a keyset
+// position and back, and runs bulk actions in short steps. The Taskmill methods call these.
+import { InvalidInputError, InvalidTransitionError, TaskNotFoundError } from '../model/errors.js';
+import type { BulkAction, BulkResult, BulkTarget, TaskListItem, TaskQuery, TaskQueryFilter } from '../model/query.js';
+import { isTaskStatus, type TaskStatus } from '../model/task.js';
+import { checkScheduleName } from '../scheduler/reconcile.js';
+import type { Store, TaskKey, TaskPageRequest } from '../store/store.js';
+import { validateTaskName } from '../worker/handlers.js';
+
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 500;
+/** Where `count` stops unless told otherwise: beyond it a confirmation says "more than". */
+export const DEFAULT_COUNT_CAP = 100_000;
+const MAX_COUNT_CAP = 10_000_000;
+/** Longest free-text search. */
+const MAX_TEXT = 200;
+/** Most ids one bulk call may name (a larger selection is a filter). */
+export const MAX_BULK_IDS = 10_000;
+/** Tasks one step of a bulk action by filter reads; each action is its own short transaction. */
+const BULK_STEP = 500;
+
+const SORTS = ['id', 'runAt', 'finishedAt'] as const;
+const ORDERS = ['asc', 'desc'] as const;
+const FILTER_KEYS = new Set(['status', 'name', 'queue', 'schedule', 'createdFrom', 'createdTo', 'text']);
+const PAGE_KEYS = new Set([...FILTER_KEYS, 'sort', 'order', 'limit', 'cursor']);
+
+function checkKeys(input: object, allowed: Set<string>, what: string): void {
+  for (const key of Object.keys(input)) {
+    if (!allowed.has(key)) {
+      throw new InvalidInputError(`unknown field "${key}" in the ${what}: use ${[...allowed].join(', ')}.`);
+    }
+  }
+}
+
+function checkDate(value: unknown, field: string): Date {
+  const d = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : null;
+  if (!d || Number.isNaN(d.getTime())) {
+    throw new InvalidInputError(`invalid ${field} ${JSON.stringify(value)}: use a Date or an ISO-8601 time such as 2026-12-01T09:00:00Z.`);
+  }
+  return d;
+}
+
+/** Validates a filter and returns it in the stored forms (task names lower case). */
+export function checkFilter(input: unknown, what = 'task filter'): TaskQueryFilter {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidInputError(`the ${what} must be an object.`);
+  const q = input as Record<string, unknown>;
+  checkKeys(q, what === 'task filter' ? FILTER_KEYS : PAGE_KEYS, what);
+  const f: TaskQueryFilter = {};
+  if (q.status !== undefined) {
+    const list = Array.isArray(q.status) ? (q.status as unknown[]) : [q.status];
+    for (const s of list) {
+      if (typeof s !== 'string' || !isTaskStatus(s)) {
+        throw new InvalidInputError(`unknown status ${JSON.stringify(s)}: use WAITING, STARTED, COMPLETED, FAILED or CANCELLED.`);
+      }
+    }
+    if (list.length > 0) f.status = [...new Set(list as TaskStatus[])];
+  }
+  if (q.name !== undefined) {
+    if (typeof q.name !== 'string') throw new InvalidInputError('invalid name: use a task name (a string).');
+    f.name = validateTaskName(q.name);
+  }
+  if (q.queue !== undefined) {
+    if (typeof q.queue !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(q.queue)) {
+      throw new InvalidInputError(`invalid queue ${JSON.stringify(q.queue)}: use letters, digits, "_", "-", "." or ":".`);
+    }
+    f.queue = q.queue;
+  }
+  if (q.schedule !== undefined) f.schedule = checkScheduleName(q.schedule);
+  if (q.createdFrom !== undefined) f.createdFrom = checkDate(q.createdFrom, 'createdFrom');
+  if (q.createdTo !== undefined) f.createdTo = checkDate(q.createdTo, 'createdTo');
+  if (q.text !== undefined) {
+    if (typeof q.text !== 'string' || q.text.length === 0 || q.text.length > MAX_TEXT || q.text.includes('\u0000')) {
+      throw new InvalidInputError(`invalid text: search for a string of 1 to ${MAX_TEXT} characters (no NUL).`);
+    }
+    f.text = q.text;
+  }
+  return f;
+}
+
+interface Cursor {
+  s: TaskPageRequest['sort'];
+  o: TaskPageRequest['order'];
+  i: number;
+  v: number | null;
+}
+
+export function encodeCursor(page: Pick<TaskPageRequest, 'sort' | 'order'>, key: TaskKey): string {
+  const c: Cursor = { s: page.sort, o: page.order, i: key.id, v: key.value };
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(text: unknown, sort: TaskPageRequest['sort'], order: TaskPageRequest['order']): TaskKey {
+  const bad = () =>
+    new InvalidInputError('invalid cursor: pass the nextCursor of the previous page unchanged, or none for the first page.');
+  if (typeof text !== 'string' || text.length > 200) throw bad();
+  let c: Partial<Cursor>;
+  try {
+    c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<Cursor>;
+  } catch {
+    throw bad();
+  }
+  if (
+    typeof c !== 'object' || c === null || !Number.isSafeInteger(c.i) ||
+    !(c.v === null || Number.isFinite(c.v)) || (c.v === null) !== (c.s === 'id')
+  ) {
+    throw bad();
+  }
+  if (c.s !== sort || c.o !== order) {
+    throw new InvalidInputError(
+      `the cursor belongs to a listing sorted by ${String(c.s)} ${String(c.o)}, not ${sort} ${order}; start again without a cursor.`,
+    );
+  }
+  return { id: c.i as number, value: c.v ?? null };
+}
+
+/** A TaskQuery as the store's page request (one row more than asked, to know whether another page follows). */
+export function toPageRequest(input: TaskQuery | undefined): TaskPageRequest {
+  const q = (input ?? {}) as TaskQuery;
+  const filter = checkFilter(q, 'task query');
+  const sort = q.sort ?? 'id';
+  if (!(SORTS as readonly string[]).includes(sort)) {
+    throw new InvalidInputError(`invalid sort ${JSON.stringify(sort)}: use ${SORTS.join(', ')}.`);
+  }
+  const order = q.order ?? 'desc';
+  if (!(ORDERS as readonly string[]).includes(order)) {
+    throw new InvalidInputError(`invalid order ${JSON.stringify(order)}: use asc or desc.`);
+  }
+  const limit = q.limit ?? DEFAULT_PAGE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new InvalidInputError(`invalid limit ${JSON.stringify(limit)}: use a whole number from 1 to ${MAX_PAGE}.`);
+  }
+  const after = q.cursor === undefined || q.cursor === null || q.cursor === '' ? null : decodeCursor(q.cursor, sort, order);
+  return { filter, sort, order, limit, after };
+}
+
+export function keyOf(task: TaskListItem, sort: TaskPageRequest['sort']): TaskKey {
+  if (sort === 'id') return { id: task.id, value: null };
+  const at = sort === 'runAt' ? task.runAt : task.finishedAt;
+  return { id: task.id, value: at ? at.getTime() : 0 };
+}
+
+export function checkCap(cap: unknown): number {
+  if (cap === undefined) return DEFAULT_COUNT_CAP;
+  if (!Number.isInteger(cap) || (cap as number) < 1 || (cap as number) > MAX_COUNT_CAP) {
+    throw new InvalidInputError(`invalid cap ${JSON.stringify(cap)}: use a whole number from 1 to ${MAX_COUNT_CAP}.`);
+  }
+  return cap as number;
+}
+
+export function checkBulk(action: unknown, target: unknown): { action: BulkAction; target: BulkTarget } {
+  if (action !== 'retry' && action !== 'cancel' && action !== 'delete') {
+    throw new InvalidInputError(`invalid bulk action ${JSON.stringify(action)}: use retry, cancel or delete.`);
+  }
+  if (typeof target !== 'object' || target === null) {
+    throw new InvalidInputError('a bulk action needs a target: { ids: [1, 2] } or { filter: { status: ["FAILED"] } }.');
+  }
+  const t = target as Record<string, unknown>;
+  if ('ids' in t && 'filter' in t) throw new InvalidInputError('give a bulk action either "ids" or "filter", not both.');
+  if ('ids' in t) {
+    if (!Array.isArray(t.ids) || t.ids.length > MAX_BULK_IDS) {
+      throw new InvalidInputError(`"ids" must be a list of at most ${MAX_BULK_IDS} task ids; for more, act on a filter.`);
+    }
+    for (const id of t.ids) {
+      if (!Number.isSafeInteger(id) || (id as number) < 1) {
+        throw new InvalidInputError(`invalid task id ${JSON.stringify(id)} in "ids": use positive whole numbers.`);
+      }
+    }
+    return { action, target: { ids: [...new Set(t.ids as number[])] } };
+  }
+  if ('filter' in t) return { action, target: { filter: checkFilter(t.filter) } };
+  throw new InvalidInputError('a bulk action needs "ids" (a list of task ids) or "filter" (as in query).');
+}
+
+type StepResult = 'changed' | 'skipped' | 'missing';
+
+/** One task's action; a task that cannot take it is skipped, not an error. */
+async function applyOne(store: Store, action: BulkAction, id: number, now: () => Date): Promise<StepResult> {
+  try {
+    if (action === 'retry') await store.retry(id, now());
+    else if (action === 'cancel') await store.cancel(id, now());
+    else await store.deleteTask(id);
+    return 'changed';
+  } catch (err) {
+    if (err instanceof TaskNotFoundError) return 'missing';
+    if (err instanceof InvalidTransitionError) return 'skipped';
+    throw err;
+  }
+}
+
+/**
+ * Applies the action task by task, each in its own short transaction (so SQLite's write lock is never
+ * held long and other writers and claims go on between them). By filter, it walks the tasks that
+ * matched when it began in id order: ascending for retry and cancel (a prerequisite before the tasks
+ * that wait for it), descending for delete (dependants first, so a chain can go as a whole).
+ */
+export async function runBulk(store: Store, action: BulkAction, target: BulkTarget, now: () => Date): Promise<BulkResult> {
+  const result: BulkResult = { matched: 0, changed: 0 };
+  const tally = (r: StepResult) => {
+    if (r === 'missing') return;
+    result.matched++;
+    if (r === 'changed') result.changed++;
+  };
+  if ('ids' in target) {
+    const ids = [...target.ids].sort((a, b) => (action === 'delete' ? b - a : a - b));
+    for (const id of ids) tally(await applyOne(store, action, id, now));
+    return result;
+  }
+  const filter = target.filter;
+  // Tasks added after the action began are not part of it.
+  const [newest] = await store.queryTasks({ filter, sort: 'id', order: 'desc', limit: 1, after: null });
+  if (!newest) return result;
+  const order = action === 'delete' ? 'desc' : 'asc';
+  let after: TaskKey | null = order === 'desc' ? { id: newest.id + 1, value: null } : null;
+  for (;;) {
+    const page = await store.queryTasks({ filter, sort: 'id', order, limit: BULK_STEP, after });
+    for (const t of page) {
+      if (t.id > newest.id) return result;
+      tally(await applyOne(store, action, t.id, now));
+    }
+    const last = page.at(-1);
+    if (!last || page.length < BULK_STEP) return result;
+    after = { id: last.id, value: null };
+  }
+}
