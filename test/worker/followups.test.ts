@@ -19,6 +19,15 @@ const HANDLERS = {
       return { a, b };
     };`,
   record: `export default async (payload) => payload;`,
+  // The same as fanout, in the worker's pool of child processes: ctx.add crosses the channel.
+  'isolated-fanout': `
+    export const options = { isolation: 'process' };
+    export default async (payload, ctx) => {
+      const a = await ctx.add('record', { step: 'a', parent: ctx.task.id, attempt: ctx.task.attempt }, { after: [ctx.task.id] });
+      void ctx.add('record', { step: 'b', parent: ctx.task.id, attempt: ctx.task.attempt }, { after: a });
+      if (payload.throwUntil && ctx.task.attempt <= payload.throwUntil) throw new Error('failed after adding, attempt ' + ctx.task.attempt);
+      return { a };
+    };`,
   // Does not await ctx.add: the call still belongs to the attempt.
   floating: `export default async (payload, ctx) => { void ctx.add('record', { step: 'floating' }); return 'returned'; };`,
   // Every way ctx.add can be refused at once; returns what each call threw.
@@ -106,6 +115,23 @@ for (const engine of ENGINES) {
         ],
       );
       assert.deepEqual(all.map((r) => r.id), [a, b]);
+    });
+
+    it('in an isolated handler (a child process) too: none for a failed attempt, once for the one that completed', async () => {
+      const mill = await start();
+      const t = await mill.add('isolated-fanout', { throwUntil: 1 }, { maxAttempts: 2, backoff: '50ms' });
+      const done = await mill.wait(t.id, { timeout: '30s' });
+      assert.equal(done.status, 'COMPLETED', done.error ?? '');
+      assert.equal(done.attempts, 2);
+      const { a } = done.result as { a: number };
+      await eventually(async () => ((await records(p)).every((r) => r.status === 'COMPLETED') && (await records(p)).length === 2 ? true : undefined), 20_000, 'both follow-ups done');
+      const all = await records(p);
+      assert.equal(all[0]?.id, a);
+      assert.deepEqual(all.map((r) => r.payload), [
+        { step: 'a', parent: t.id, attempt: 2 },
+        { step: 'b', parent: t.id, attempt: 2 },
+      ]);
+      assert.deepEqual(all[1]?.prerequisites, [a]);
     });
 
     it('a ctx.add the handler did not await still belongs to the completion', async () => {
