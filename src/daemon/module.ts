@@ -8,6 +8,7 @@ import { BUILT_IN_MODULES, type Config } from '../config/schema.js';
 import { HandlerError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { Taskmill } from '../client/taskmill.js';
+import { notifyChannels } from '../notify/channels.js';
 
 export type StepResult = boolean | void | Promise<boolean | void>;
 
@@ -85,7 +86,9 @@ export function configuredModules(config: Config): { name: string; module: strin
       name,
       module: c?.module ? path.resolve(config.baseDir, c.module) : null,
       // Web also needs web.enabled (true by default): `"web": { "enabled": false }` turns the page off.
-      enabled: (c?.enabled ?? true) && (name !== 'Web' || config.web.enabled),
+      // Notifier runs by default only where there is a channel to send to.
+      enabled:
+        (c?.enabled ?? (name === 'Notifier' ? notifyChannels(config).length > 0 : true)) && (name !== 'Web' || config.web.enabled),
       options: c?.options ?? {},
     };
   });
@@ -147,5 +150,9 @@ async function instantiate(impl: unknown, ctx: ModuleContext, name: string): Pro
 }
 
 function builtInFile(name: string): string {
-  return { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance', Web: 'web' }[name] ?? name;
+  return (
+    { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance', Web: 'web', Notifier: 'notifier' }[
+      name
+    ] ?? name
+  );
 }

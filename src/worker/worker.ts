@@ -21,6 +21,7 @@ import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskConte
 import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 import { ProgressWriter } from './progress.js';
+import { emitOutcome, type TaskEventListener, type TaskEventName, TaskEvents } from '../notify/events.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -44,6 +45,8 @@ export interface WorkerOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** In-process task events (the client passes its own, so `mill.events` hears its workers). */
+  events?: TaskEvents;
 }
 
 export interface StopOptions {
@@ -72,13 +75,14 @@ interface Running {
   cancelled: boolean;
   /** Given up by the worker (released on stop, or its lease lost): it records no outcome. */
   abandoned: boolean;
-  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
-  followUps: AttemptFollowUps | null;
   /** Made on the first ctx.progress call. */
   progress?: ProgressWriter;
+  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
+  followUps: AttemptFollowUps | null;
 }
 
-type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
+/** `task` is there for the events emitted once the outcome is written. */
+type Outcome = ({ kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure }) & { task?: ClaimedTask };
 
 class StopSignal extends Error {
   constructor() {
@@ -132,6 +136,8 @@ export class Worker {
   private meanTaskMs = Number.POSITIVE_INFINITY;
   /** Tasks finished by this worker (any outcome). */
   processed = 0;
+  // --- Events: completed, failed (for good), retried, cancelled; emitted once the outcome is written.
+  readonly events: TaskEvents;
 
   constructor(private readonly options: WorkerOptions) {
     this.id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -145,6 +151,19 @@ export class Worker {
       size: options.concurrency,
       logger: this.log,
     });
+    this.events = options.events ?? new TaskEvents(options.logger);
+  }
+
+  /** Subscribes to a task event (`worker.on('failed', (e) => report(e.error))`); returns the unsubscribe. */
+  on<K extends TaskEventName>(event: K, listener: TaskEventListener<K>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  private announce(outcomes: readonly Outcome[]): void {
+    for (const o of outcomes) {
+      if (!o.task) continue;
+      emitOutcome(this.events, o.kind === 'completion' ? { task: o.task, completion: o.item } : { task: o.task, failure: o.item }, this.options.logger);
+    }
   }
 
   get activeCount(): number {
@@ -364,6 +383,7 @@ export class Worker {
         }
         this.writeErrors = 0;
         for (const o of outcomes) this.unwritten.delete(o.item.id);
+        this.announce(outcomes);
         if (claim) {
           this.claimErrors = 0;
           this.claimedCount += claimed.length;
@@ -424,6 +444,7 @@ export class Worker {
     try {
       await this.options.store.settle(split(outcomes), null, this.clock.now());
       for (const o of outcomes) this.unwritten.delete(o.item.id);
+      this.announce(outcomes);
       return [];
     } catch (e) {
       err = e;
@@ -467,6 +488,7 @@ export class Worker {
       try {
         await this.options.store.settle(split(part), null, now());
         for (const o of part) this.unwritten.delete(o.item.id);
+        this.announce(part);
       } catch (e) {
         if (isDataError(e) && (await this.reachable())) left.push(...(await this.isolate(part, e)));
         else left.push(...part);
@@ -604,9 +626,9 @@ export class Worker {
     if (entry.settled) return;
     entry.settled = true;
     entry.cancelTimer?.();
+    entry.progress?.close();
     // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
     entry.followUps?.end();
-    entry.progress?.close();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
@@ -615,7 +637,7 @@ export class Worker {
     this.meanTaskMs = this.meanTaskMs === Number.POSITIVE_INFINITY ? ms : this.meanTaskMs * 0.9 + ms * 0.1;
     if (!entry.abandoned) {
       const outcome = error === null ? this.completion(entry, value) : this.failure(entry, error);
-      this.pending.push(outcome);
+      this.pending.push({ ...outcome, task });
       this.unwritten.set(task.id, attemptOf(outcome.item));
     }
     this.fillSlots();

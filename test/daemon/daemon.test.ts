@@ -361,6 +361,7 @@ describe('daemon', { concurrency: 2 }, () => {
           { name: 'ConfigSync', module: null, enabled: true, options: {} },
           { name: 'Maintenance', module: null, enabled: false, options: {} },
           { name: 'Web', module: null, enabled: false, options: {} },
+          { name: 'Notifier', module: null, enabled: false, options: {} },
           { name: 'Echo', module: p.path('daemon/echo.ts'), enabled: true, options: { greeting: 'hi' } },
         ]);
 

@@ -35,12 +35,12 @@ import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
-import * as followups from './followups.js';
-import * as retention from './retention.js';
 import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
 import type { TaskPageRequest } from '../store.js';
+import * as followups from './followups.js';
+import * as retention from './retention.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -1101,6 +1101,12 @@ export class PostgresStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no transaction unless some heartbeat is stale or an outage is open.
+    const { rows } = await this.pool.query(
+      'SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < $1) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open)',
+      [new Date(request.now.getTime() - request.staleMs)],
+    );
+    if (rows.length === 0) return { down: [], up: [] };
     return this.transaction((db) => notifications.checkDaemons(db, request));
   }
 

@@ -36,12 +36,12 @@ import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
 import * as schedules from './schedules.js';
-import * as followups from './followups.js';
-import * as retention from './retention.js';
 import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
 import type { TaskPageRequest } from '../store.js';
+import * as followups from './followups.js';
+import * as retention from './retention.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -940,6 +940,14 @@ export class SqliteStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no write lock unless some heartbeat is stale or an outage is open.
+    const staleBefore = request.now.getTime() - request.staleMs;
+    const any = await this.read(() =>
+      this.stmt(
+        `SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < ?) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open = 1)`,
+      ).get(staleBefore),
+    );
+    if (!any) return { down: [], up: [] };
     return this.write(() => notifications.checkDaemons(this.db, request));
   }
 
