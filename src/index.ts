@@ -37,6 +37,9 @@ export type {
 export { defineTask } from './worker/handlers.js';
 export type { DefinedTask } from './worker/handlers.js';
 export { HEARTBEAT_STALE_MS } from './model/daemon.js';
+// Follow-ups and retention
+export type { PruneOptions, PruneReport } from './client/taskmill.js';
+export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';
 // --- Notifications and task events
 export { TaskEvents } from './notify/events.js';
 export type { TaskEventBase, TaskEventListener, TaskEventMap, TaskEventName } from './notify/events.js';

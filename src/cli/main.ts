@@ -21,6 +21,8 @@ import { stopCommand } from './commands/stop.js';
 import { summaryCommand } from './commands/summary.js';
 import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
+// Retention
+import { pruneCommand } from './commands/prune.js';
 // --- Web: users, tokens and the web server alone.
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
@@ -61,6 +63,7 @@ function program(): Command {
     listCommand,
     summaryCommand,
     watchdogCommand,
+    pruneCommand,
     // --- Web
     userCommand,
     webCommand,

@@ -22,7 +22,8 @@ import {
   isTaskStatus,
 } from '../model/task.js';
 import { openStore } from '../store/open.js';
-import type { ExternalTransaction, Store, TaskFilter } from '../store/store.js';
+import { type ExternalTransaction, PRUNABLE_STATUSES, type PrunableStatus, type Store, type TaskFilter } from '../store/store.js';
+import { configRetention, cutoffs, type Retention } from '../config/retention.js';
 import type { Schedule } from '../model/schedule.js';
 import { type DaemonHeartbeat, HEARTBEAT_STALE_MS } from '../model/daemon.js';
 import { checkScheduleName, reconcileSchedules, type ReconcileReport, type ScheduleSpec, toDefinition } from '../scheduler/reconcile.js';
@@ -90,6 +91,22 @@ export interface WorkerOverrides {
   queues?: readonly string[];
   maxTasks?: number;
   logger?: Logger;
+}
+
+export interface PruneOptions {
+  /** One age for every chosen status ("30 days"); default: the configured retention of each. */
+  olderThan?: string | number;
+  /** Default all three. */
+  statuses?: readonly PrunableStatus[];
+  dryRun?: boolean;
+}
+
+export interface PruneReport {
+  /** Per status, how many were deleted (or, dryRun, would be). */
+  removed: Record<PrunableStatus, number>;
+  /** The cutoffs applied; a status without one was kept. */
+  before: Partial<Record<PrunableStatus, Date>>;
+  dryRun: boolean;
 }
 
 /** A schedule with its next fire times, as listings show it. */
@@ -219,7 +236,8 @@ export class Taskmill {
       limits: this.config.limits,
       // Isolation: worker.isolation and the pool's limits.
       isolation: { mode: w.isolation, maxTasks: w.isolationMaxTasks, maxRssMb: w.isolationMaxRssMb, killGraceMs: w.isolationKillGrace },
-      enqueue: (name, payload, options) => this.add(name, payload, options),
+      // ctx.add: validated here as add() validates; written by the worker with the parent's completion.
+      prepare: (name, payload, options) => this.prepare({ name, payload, options }, this.clock.now()),
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,
@@ -370,6 +388,30 @@ export class Taskmill {
     const handler = await this.handlers.load(canonical);
     if (!handler) return null;
     return { jsonSchema: payloadJsonSchema(handler), example: handler.example };
+  }
+
+  // --- Retention (taskmill prune; the Maintenance module prunes the same way on its own) ---
+
+  /**
+   * Deletes finished tasks older than their retention (the Maintenance module's `completedAfter` and
+   * `failedAfter`), or older than `olderThan` for every chosen status; `dryRun` only counts them. In
+   * batches of a few hundred rows, so workers keep claiming meanwhile. A finished task that a WAITING
+   * or STARTED task still names as a prerequisite is kept.
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneReport> {
+    const statuses = options.statuses ?? PRUNABLE_STATUSES;
+    for (const s of statuses) {
+      if (!(PRUNABLE_STATUSES as readonly string[]).includes(s)) {
+        throw new InvalidInputError(`cannot prune status "${String(s)}": only finished tasks go, COMPLETED, CANCELLED or FAILED.`);
+      }
+    }
+    const configured = configRetention(this.config);
+    const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan, 'olderThan');
+    const retention: Retention = { COMPLETED: null, CANCELLED: null, FAILED: null };
+    for (const s of statuses) retention[s] = olderThan ?? configured[s];
+    const before = cutoffs(retention, this.clock.now());
+    const removed = await this.store.prune({ before, dryRun: options.dryRun === true });
+    return { removed, before, dryRun: options.dryRun === true };
   }
 
   /** Answers when the database does (the web server's /healthz). */

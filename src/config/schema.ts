@@ -113,9 +113,18 @@ export const BUILT_IN_MODULE_OPTIONS = {
   ConfigSync: z.object({}).strict(),
   // The admin page and HTTP API; configured under "web", not here.
   Web: z.object({}).strict(),
+  // Retention (see src/config/retention.ts for the defaults and how the keys combine).
   Maintenance: z
     .object({
-      /** Finished tasks older than this are deleted; false keeps them. */
+      /** COMPLETED and CANCELLED tasks that finished longer ago than this are deleted; false keeps them. */
+      completedAfter: z
+        .union([z.literal(false), duration()], { error: 'expected a duration such as "7 days", or false to keep them' })
+        .optional(),
+      /** FAILED tasks that finished longer ago than this are deleted; false keeps them. */
+      failedAfter: z
+        .union([z.literal(false), duration()], { error: 'expected a duration such as "30 days", or false to keep them' })
+        .optional(),
+      /** Deprecated: the default of both keys above (as before, one age for every finished task). */
       pruneAfter: z
         .union([z.literal(false), duration()], { error: 'expected a duration such as "7 days", or false to keep finished tasks' })
         .optional(),

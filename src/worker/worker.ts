@@ -16,6 +16,7 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
+import { AttemptFollowUps, attemptEnded, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
 import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
@@ -32,8 +33,11 @@ export interface WorkerOptions {
   queues?: readonly string[] | null;
   /** Stop claiming after this many tasks (the daemon then starts a fresh worker). */
   maxTasks?: number;
-  /** How ctx.add enqueues follow-up tasks (the client's add, validated as any other). */
-  enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
+  /**
+   * How ctx.add validates a follow-up (the client's checks, same errors). Follow-ups are written with
+   * their parent's completion, in the same transaction (see followups.ts).
+   */
+  prepare?: PrepareTask;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
   /** Handlers in child processes (worker.isolation and the pool's limits); off unless a handler asks. */
@@ -73,6 +77,8 @@ interface Running {
   abandoned: boolean;
   /** Made on the first ctx.progress call. */
   progress?: ProgressWriter;
+  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
+  followUps: AttemptFollowUps | null;
 }
 
 /** `task` is there for the events emitted once the outcome is written. */
@@ -537,6 +543,7 @@ export class Worker {
       settled: false,
       cancelled: task.cancelRequested,
       abandoned: false,
+      followUps: null,
     };
     this.running.set(task.id, entry);
     entry.cancelTimer = longTimeout(() => this.abort(entry, new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
@@ -566,6 +573,8 @@ export class Worker {
       } else {
         value = await this.isolation.run(task, ctx, entry.output, mode);
       }
+      // ctx.add calls the handler did not await belong to this attempt too: their outcome first.
+      if (entry.followUps) await entry.followUps.whenSettled();
     } catch (err) {
       this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
       return;
@@ -575,7 +584,7 @@ export class Worker {
 
   private context(entry: Running): TaskContext {
     const { task } = entry;
-    const enqueue = this.options.enqueue;
+    const prepare = this.options.prepare;
     return {
       task: contextTask(task),
       get signal(): AbortSignal {
@@ -587,8 +596,10 @@ export class Worker {
       },
       log: (...args: unknown[]) => entry.output.push('log', args),
       add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
-        if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
-        return (await enqueue(name, payload, options)).id;
+        if (!prepare) throw new Error('this worker cannot add tasks (no prepare function given)');
+        if (entry.settled) throw attemptEnded(task.id);
+        entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
+        return entry.followUps.add(name, payload, options);
       },
       progress: (value, message) => {
         entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
@@ -616,6 +627,8 @@ export class Worker {
     entry.settled = true;
     entry.cancelTimer?.();
     entry.progress?.close();
+    // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
+    entry.followUps?.end();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
@@ -654,11 +667,17 @@ export class Worker {
         ),
       );
     }
-    return { kind: 'completion', item: { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) } };
+    const followUps = entry.followUps?.end() ?? [];
+    const item: Completion = { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) };
+    // Only when there are some: a completion without follow-ups takes the store's batched path.
+    if (followUps.length > 0) item.followUps = followUps;
+    return { kind: 'completion', item };
   }
 
   private failure(entry: Running, error: Error): Outcome {
     const { task } = entry;
+    // A failed attempt adds nothing: its follow-ups are dropped (their reserved ids stay unused).
+    entry.followUps?.end();
     const final = entry.cancelled || task.attempts >= task.maxAttempts;
     const retryAt = final ? null : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
     if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });
