@@ -220,6 +220,22 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('cancels the ticked rows', async () => {
+      const a = await web.project.mill.add('echo', { n: 'a' }, { delay: '1 hour', note: 'tick-me' });
+      const b = await web.project.mill.add('echo', { n: 'b' }, { delay: '1 hour', note: 'tick-me' });
+      const c = await web.project.mill.add('echo', { n: 'c' }, { delay: '1 hour', note: 'tick-me' });
+      await page.goto(`${web.base}/tasks?q=tick-me`);
+      await page.check(`input[name=id][value="${a.id}"]`);
+      await page.check(`input[name=id][value="${b.id}"]`);
+      await waitText(page, 'output[data-selected-count]', /^2$/);
+      await Promise.all([page.waitForURL(/\/tasks\?q=tick-me/, { timeout: T }), page.click('#bulk button[value=cancel]')]);
+      await page.locator('.flash-ok', { hasText: /2 tasks cancelled/ }).waitFor({ timeout: T });
+      assert.equal((await web.project.mill.get(a.id))?.status, 'CANCELLED');
+      assert.equal((await web.project.mill.get(b.id))?.status, 'CANCELLED');
+      assert.equal((await web.project.mill.get(c.id))?.status, 'WAITING', 'the unticked row is left alone');
+      await web.project.mill.cancel(c.id);
+    });
+
     it('creates, pauses and runs a schedule', async () => {
       await page.goto(`${web.base}/schedules/new`);
       await page.fill('input[name=name]', 'hourly-echo');
@@ -251,6 +267,10 @@ for (const engine of ENGINES) {
       await bar.waitFor({ timeout: T });
       await page.evaluate('window.__sameDocument = true');
       writeFileSync(GATE(dir, 'stepper'), '');
+      if (engine.name === 'sqlite') {
+        await page.locator('[data-testid=progress] .progress-text', { hasText: /step/ }).waitFor({ timeout: T });
+        await shoot(page, 'task-progress-light-1280');
+      }
       const seen = new Set<number>();
       const deadline = Date.now() + T;
       while (seen.size < 3 && Date.now() < deadline) {
