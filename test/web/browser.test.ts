@@ -234,6 +234,11 @@ for (const engine of ENGINES) {
       assert.equal((await web.project.mill.get(b.id))?.status, 'CANCELLED');
       assert.equal((await web.project.mill.get(c.id))?.status, 'WAITING', 'the unticked row is left alone');
       await web.project.mill.cancel(c.id);
+      // A filter the client refuses is said above the list; the page still answers.
+      const res = await page.goto(`${web.base}/tasks?queue=${encodeURIComponent('no spaces allowed')}`);
+      assert.equal(res?.status(), 200);
+      await waitText(page, '[data-live=tasks] .flash-error', /invalid queue/);
+      assert.equal(await page.locator('input[name=queue]').inputValue(), 'no spaces allowed');
     });
 
     it('creates, pauses and runs a schedule', async () => {
