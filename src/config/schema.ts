@@ -227,7 +227,9 @@ const notifySchema = z
     interval: duration({ timer: true }).default(5 * 60_000),
     maxPerInterval: z.number().int().min(0).max(10_000).default(5),
     /** A host whose daemon sent no heartbeat for this long is alerted as down (heartbeats come every 10 s). */
-    daemonDownAfter: duration().default(3 * 60_000),
+    daemonDownAfter: duration()
+      .refine((ms) => ms >= 30_000, 'must be at least "30s": daemons send a heartbeat every 10 s, so less would take a running one for dead')
+      .default(3 * 60_000),
     /** A failed send is tried again after backoff · 2^(n−1), at most backoffMax, for ever. */
     backoff: duration({ timer: true }).default(10_000),
     backoffMax: duration({ timer: true }).default(10 * 60_000),

@@ -15,10 +15,11 @@ import { registerAuthentication, wantsJson } from './auth/authenticate.js';
 import { registerLogin } from './auth/login.js';
 import { messagePage } from './auth/login-page.js';
 import { STATUS_BY_CODE, WebError, type ErrorBody } from './errors.js';
+import pagesPlugin from './pages/index.js';
 import type { PagesPlugin, WebDeps } from './types.js';
 
 export interface WebServerOptions {
-  /** The pages; by default src/web/pages/index.ts (a bare stand-in while that is missing). */
+  /** The pages; by default src/web/pages/index.ts. */
   pages?: PagesPlugin;
   /** Overrides web.host / web.port (`taskmill web --port`). */
   host?: string;
@@ -104,7 +105,7 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
       }
     });
     for (const plugin of options.plugins ?? []) await plugin(root, deps);
-    await root.register(options.pages ?? (await loadPages()), { deps });
+    await root.register(options.pages ?? pagesPlugin, { deps });
   });
 
   let started: Promise<{ url: string }> | null = null;
@@ -141,17 +142,6 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
       return stopped;
     },
   };
-}
-
-/** The pages' plugin; a stand-in while src/web/pages/index.ts is not built. */
-async function loadPages(): Promise<PagesPlugin> {
-  try {
-    const mod = (await import(new URL('./pages/index.js', import.meta.url).href)) as { default: PagesPlugin };
-    return mod.default;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    return (await import('./pages-standin.js')).default;
-  }
 }
 
 /** One error shape: `{ "error": { code, message } }` for the API and metrics, a short page otherwise. */
