@@ -2,9 +2,12 @@
 // prints one JSON line. bench/run.mjs runs it in a fresh process per run, as the peers harness does.
 //   node bench/one.mjs --engine sqlite|postgres
 //                      --workload enqueue-single|enqueue-batch|drain|drain-io|store|latency|lateness|cron
-//                      [--concurrency 10] [--drain-timeout-s 60] [--prof DIR]
+//                      [--concurrency 10] [--drain-timeout-s 60] [--prof DIR] [--isolation process]
 // drain-io: as drain, but each task awaits a 5 ms timer (I/O-like). store: claims and completions per
 // second on the store itself (mill.store.claim / complete in batches of 10 and of 50), no worker.
+// --isolation process|process-per-task: worker.isolation, so every handler runs in the worker's pool of
+// child processes; the handlers' hit() cannot reach the worker there, so completions are counted in
+// the store and latency figures come back as the tasks' results.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +24,9 @@ const { values: opt } = parseArgs({ options: {
   concurrency: { type: 'string', default: '10' },
   'drain-timeout-s': { type: 'string', default: '60' },
   prof: { type: 'string' }, // directory: the worker child runs with --cpu-prof into it
+  isolation: { type: 'string', default: 'none' },
 } });
+const isolated = opt.isolation !== 'none';
 const concurrency = Number(opt.concurrency);
 const SINGLE_N = 5000, BATCH_N = 20000, CHUNK = 1000, DRAIN_N = 20000;
 const LAT_N = 300, LAT_GAP_MS = 20;
@@ -43,8 +48,9 @@ writeFileSync(path.join(tasksDir, 'io.mjs'), `export default async function io()
 }
 `);
 // Records Date.now() - payload.t when it starts (pickup latency; for lateness t is the runAt).
-writeFileSync(path.join(tasksDir, 'latency.mjs'),
-  'export default function latency(p) { globalThis.__taskmillBench?.hit(Date.now() - p.t); }\n');
+writeFileSync(path.join(tasksDir, 'latency.mjs'), isolated
+  ? 'export default function latency(p) { return Date.now() - p.t; }\n'
+  : 'export default function latency(p) { globalThis.__taskmillBench?.hit(Date.now() - p.t); }\n');
 // Records start - the occurrence's due time, for tasks a schedule created.
 writeFileSync(path.join(tasksDir, 'cron.mjs'),
   'export default function cron(p, ctx) { globalThis.__taskmillBench?.hit(Date.now() - ctx.task.scheduledFor.getTime()); }\n');
@@ -59,7 +65,7 @@ else if (opt.engine === 'postgres') {
   await pgAdmin(`CREATE SCHEMA ${schema}`);
   await pgAdmin('CHECKPOINT'); // as the peers' reset() does
 } else throw new Error(`unknown --engine ${opt.engine}`);
-const config = { database, tasksDir, varDir: path.join(dir, 'var') };
+const config = { database, tasksDir, varDir: path.join(dir, 'var'), ...(isolated ? { worker: { isolation: opt.isolation } } : {}) };
 
 async function pgAdmin(sql) {
   const c = new pg.Client({ connectionString: PG_BASE });
@@ -180,6 +186,9 @@ const workloads = {
     await w.waitFor('started', 30000);
     await sleep(1000);
     const mill = await open();
+    // Isolated: one untimed task first, so the figures are pickups, not the start of a process
+    // (about 0.2 s alone, seconds on a loaded machine; the drain pays it).
+    if (isolated) await mill.wait((await mill.add('noop', {})).id, { timeout: '60s' });
     const t0 = Date.now();
     const addMs = []; // how long each add() itself took: part of every pickup latency
     for (let i = 0; i < LAT_N; i++) {
@@ -190,10 +199,12 @@ const workloads = {
       addMs.push(performance.now() - a0);
     }
     const addSeconds = (Date.now() - t0) / 1000;
-    await w.waitFor('handled-all', 30000);
+    if (isolated) await completedAll(mill, LAT_N, 30000);
+    else await w.waitFor('handled-all', 30000);
     const stats = await w.stop();
+    const figures = isolated ? (await mill.list({ name: 'latency', status: 'COMPLETED', limit: LAT_N })).map((t) => t.result) : stats?.figures ?? [];
     await mill.close();
-    return { jobs: stats?.figures.length ?? 0, of: LAT_N, ...pct(stats?.figures ?? []), addSeconds, addP50Ms: pct(addMs).p50, concurrency };
+    return { jobs: figures.length, of: LAT_N, ...pct(figures), addSeconds, addP50Ms: pct(addMs).p50, concurrency, isolation: opt.isolation };
   },
 
   // Idle worker (running, idle 1 s); 200 awaited adds, task i with runAt = now + 300..800 ms
@@ -232,6 +243,12 @@ const workloads = {
   },
 };
 
+/** Isolated handlers cannot call hit(): waits until the store counts n COMPLETED (or the cap). */
+async function completedAll(mill, n, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && (await mill.store.counts()).COMPLETED < n) await sleep(50);
+}
+
 async function drain(name) {
   const mill = await open();
   await enqueueBatch(mill, DRAIN_N, name);
@@ -241,7 +258,7 @@ async function drain(name) {
   w.start();
   let completed = 0;
   while (performance.now() - t0 < timeoutMs) {
-    await sleep(w.has('handled-all') ? 5 : 250);
+    await sleep(w.has('handled-all') ? 5 : isolated ? 50 : 250);
     completed = (await mill.store.counts()).COMPLETED;
     if (completed >= DRAIN_N) break;
   }
@@ -252,7 +269,7 @@ async function drain(name) {
   // The worker child's own CPU (user + system) from 'start' to 'stop', per task completed.
   const cpuUsPerTask = stats && completed ? ((stats.cpuMs.user + stats.cpuMs.system) * 1000) / completed : undefined;
   return { jobs: completed, of: DRAIN_N, seconds: s, jobsPerSec: completed / s, complete: completed >= DRAIN_N,
-    concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs, cpuUsPerTask };
+    concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs, cpuUsPerTask, isolation: opt.isolation };
 }
 
 const fn = Object.hasOwn(workloads, opt.workload) ? workloads[opt.workload] : undefined;

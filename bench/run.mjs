@@ -8,7 +8,8 @@
 // Workloads (keys of WORKLOADS below): enqueue-single, enqueue-batch, drain (c10), drain-c50,
 // drain-io and drain-io-c50 (handlers awaiting 5 ms; taskmill only), store (claims and completions
 // per second on the store, no worker; taskmill only), latency, lateness, cron, and pgbench (a baseline:
-// one-client `pgbench -N` average latency on a scratch database, for the add() goal).
+// one-client `pgbench -N` average latency on a scratch database, for the add() goal); drain-iso and
+// latency-iso: drain c10 and latency with worker.isolation "process" (handlers in child processes).
 // --peers (or BENCH_PEERS=1): also bullmq, graphile and sidequest-sqlite (no sidequest drain);
 // --all-peers: also pg-boss and sidequest-pg, and the Sidequest drains (runs that hit the 60 s cap).
 // --reps N: every cell is the median (min–max) over the N reps; the goals use the medians.
@@ -52,6 +53,9 @@ const WORKLOADS = {
   'drain-io-c50': { run: 'drain-io', concurrency: 50 },
   store: { run: 'store' },
   latency: { run: 'latency', concurrency: 10, peers: true },
+  // Isolation: the same with every handler in the worker's pool of child processes (taskmill only).
+  'drain-iso': { run: 'drain', concurrency: 10, isolation: 'process' },
+  'latency-iso': { run: 'latency', concurrency: 10, isolation: 'process' },
   lateness: { run: 'lateness' },
   cron: { run: 'cron' },
   pgbench: { baseline: true }, // not a column: run once per rep when PostgreSQL is measured
@@ -103,10 +107,11 @@ function copyHarness() {
 // ------------------------------------------------------------------ one run
 function runOne(col, workload) {
   const isTm = col.startsWith('taskmill-');
-  const { run, concurrency = 10 } = WORKLOADS[workload];
+  const { run, concurrency = 10, isolation } = WORKLOADS[workload];
   const args = isTm
     ? [path.join(ROOT, 'bench/one.mjs'), '--engine', col === 'taskmill-pg' ? 'postgres' : 'sqlite', '--workload', run, '--concurrency', String(concurrency)]
     : ['bench.mjs', '--peer', col, '--workload', run, '--concurrency', String(concurrency)];
+  if (isTm && isolation) args.push('--isolation', isolation);
   if (isTm && opt.prof && run.startsWith('drain')) {
     const dir = path.join(BENCH_DIR, 'prof', col, workload);
     mkdirSync(dir, { recursive: true });
@@ -204,6 +209,13 @@ const FIGURES = [
   ['pickup latency c10 p99, ms', 'latency', 'p99'],
   ['pickup latency c10 max, ms', 'latency', 'max'],
   ['s to enqueue the 300 (6.0 = on schedule)', 'latency', 'addSeconds'],
+  ['drain c10, isolation "process", jobs/s', 'drain-iso', 'jobsPerSec'],
+  ['  worker CPU per task (its handler processes not counted), µs', 'drain-iso', 'cpuUsPerTask'],
+  ['  worker peak RSS (likewise), MB', 'drain-iso', 'workerPeakRssMB'],
+  ['pickup latency c10, isolation "process", p50, ms', 'latency-iso', 'p50'],
+  ['pickup latency c10, isolation "process", p95, ms', 'latency-iso', 'p95'],
+  ['pickup latency c10, isolation "process", p99, ms', 'latency-iso', 'p99'],
+  ['pickup latency c10, isolation "process", max, ms', 'latency-iso', 'max'],
   ['one add() of those, p50 ms (in the latency)', 'latency', 'addP50Ms'],
   ['future-task lateness p50, ms', 'lateness', 'p50'],
   ['future-task lateness p99, ms', 'lateness', 'p99'],

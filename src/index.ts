@@ -37,3 +37,13 @@ export type {
 export { defineTask } from './worker/handlers.js';
 export type { DefinedTask } from './worker/handlers.js';
 export { HEARTBEAT_STALE_MS } from './model/daemon.js';
+// Follow-ups and retention
+export type { PruneOptions, PruneReport } from './client/taskmill.js';
+export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';
+// --- Notifications and task events
+export { TaskEvents } from './notify/events.js';
+export type { TaskEventBase, TaskEventListener, TaskEventMap, TaskEventName } from './notify/events.js';
+export { Notifier } from './notify/notifier.js';
+export type { NotifierOptions, PassReport } from './notify/notifier.js';
+export { signWebhook } from './notify/webhook.js';
+export type { Notification, NotificationKind } from './model/notification.js';

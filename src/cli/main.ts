@@ -21,9 +21,12 @@ import { stopCommand } from './commands/stop.js';
 import { summaryCommand } from './commands/summary.js';
 import { watchdogCommand } from './commands/watchdog.js';
 import { printError } from './output.js';
+// Retention
+import { pruneCommand } from './commands/prune.js';
 // --- Web: users, tokens and the web server alone.
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
+import { tokenCommand } from './commands/token.js';
 // --- Task queries: delete a task.
 import { rmCommand } from './commands/rm.js';
 
@@ -62,9 +65,11 @@ function program(): Command {
     listCommand,
     summaryCommand,
     watchdogCommand,
+    pruneCommand,
     // --- Web
     userCommand,
     webCommand,
+    tokenCommand,
     // --- Task queries
     rmCommand,
   ]) {

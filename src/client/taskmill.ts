@@ -22,7 +22,8 @@ import {
   isTaskStatus,
 } from '../model/task.js';
 import { openStore } from '../store/open.js';
-import type { ExternalTransaction, Store, TaskFilter } from '../store/store.js';
+import { type ExternalTransaction, PRUNABLE_STATUSES, type PrunableStatus, type Store, type TaskFilter } from '../store/store.js';
+import { configRetention, cutoffs, type Retention } from '../config/retention.js';
 import type { Schedule } from '../model/schedule.js';
 import { type DaemonHeartbeat, HEARTBEAT_STALE_MS } from '../model/daemon.js';
 import { checkScheduleName, reconcileSchedules, type ReconcileReport, type ScheduleSpec, toDefinition } from '../scheduler/reconcile.js';
@@ -52,6 +53,7 @@ import { checkBulk, checkCap, checkFilter, runBulk, runPage, toPageRequest } fro
 import { payloadJsonSchema } from './schema.js';
 import { TaskCounts } from './task-counts.js';
 import { WebAuth } from './auth.js';
+import { TaskEvents } from '../notify/events.js';
 
 export interface AddOptions extends FollowUpOptions {
   /** Delay before the second attempt ("5s"); doubles for each further attempt. */
@@ -92,6 +94,22 @@ export interface WorkerOverrides {
   logger?: Logger;
 }
 
+export interface PruneOptions {
+  /** One age for every chosen status ("30 days"); default: the configured retention of each. */
+  olderThan?: string | number;
+  /** Default all three. */
+  statuses?: readonly PrunableStatus[];
+  dryRun?: boolean;
+}
+
+export interface PruneReport {
+  /** Per status, how many were deleted (or, dryRun, would be). */
+  removed: Record<PrunableStatus, number>;
+  /** The cutoffs applied; a status without one was kept. */
+  before: Partial<Record<PrunableStatus, Date>>;
+  dryRun: boolean;
+}
+
 /** A schedule with its next fire times, as listings show it. */
 export interface ScheduleInfo extends Schedule {
   next: Date[];
@@ -101,6 +119,9 @@ export class Taskmill {
   readonly handlers: HandlerRegistry;
   // --- Web authentication: users, bearer tokens, sessions and the one-time login link (see auth.ts).
   readonly auth: WebAuth;
+  // --- Events: completed, failed (for good), retried, cancelled — from this client's workers, and
+  // cancels of waiting tasks made through it. `mill.events.on('failed', (e) => report(e))`.
+  readonly events: TaskEvents;
 
   private constructor(
     readonly config: Config,
@@ -111,6 +132,7 @@ export class Taskmill {
   ) {
     this.handlers = new HandlerRegistry(config.tasksDir);
     this.auth = new WebAuth(store, clock);
+    this.events = new TaskEvents(logger);
   }
 
   /** Loads the config (file, TASKMILL_DATABASE, `config` overrides), opens the store and migrates it. */
@@ -160,7 +182,13 @@ export class Taskmill {
 
   /** Cancels a WAITING task at once; a STARTED one gets its signal aborted and ends CANCELLED. */
   async cancel(id: number): Promise<Task> {
-    return this.store.cancel(checkId(id), this.clock.now());
+    const task = await this.store.cancel(checkId(id), this.clock.now());
+    // A STARTED task's event comes from the worker running it, once its handler stops.
+    if (task.status === 'CANCELLED') {
+      const { id: taskId, name, queue, attempts, maxAttempts, error } = task;
+      this.events.emit('cancelled', { id: taskId, name, queue, attempt: attempts, maxAttempts, error });
+    }
+    return task;
   }
 
   /** Moves a FAILED or CANCELLED task back to WAITING with a fresh attempt budget. */
@@ -207,10 +235,14 @@ export class Taskmill {
       queues: overrides.queues ?? w.queues ?? null,
       maxTasks: overrides.maxTasks,
       limits: this.config.limits,
-      enqueue: (name, payload, options) => this.add(name, payload, options),
+      // Isolation: worker.isolation and the pool's limits.
+      isolation: { mode: w.isolation, maxTasks: w.isolationMaxTasks, maxRssMb: w.isolationMaxRssMb, killGraceMs: w.isolationKillGrace },
+      // ctx.add: validated here as add() validates; written by the worker with the parent's completion.
+      prepare: (name, payload, options) => this.prepare({ name, payload, options }, this.clock.now()),
       clock: this.clock,
       random: this.random,
       logger: overrides.logger ?? this.logger,
+      events: this.events,
     });
   }
 
@@ -364,6 +396,30 @@ export class Taskmill {
     const handler = await this.handlers.load(canonical);
     if (!handler) return null;
     return { jsonSchema: payloadJsonSchema(handler), example: handler.example };
+  }
+
+  // --- Retention (taskmill prune; the Maintenance module prunes the same way on its own) ---
+
+  /**
+   * Deletes finished tasks older than their retention (the Maintenance module's `completedAfter` and
+   * `failedAfter`), or older than `olderThan` for every chosen status; `dryRun` only counts them. In
+   * batches of a few hundred rows, so workers keep claiming meanwhile. A finished task that a WAITING
+   * or STARTED task still names as a prerequisite is kept.
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneReport> {
+    const statuses = options.statuses ?? PRUNABLE_STATUSES;
+    for (const s of statuses) {
+      if (!(PRUNABLE_STATUSES as readonly string[]).includes(s)) {
+        throw new InvalidInputError(`cannot prune status "${String(s)}": only finished tasks go, COMPLETED, CANCELLED or FAILED.`);
+      }
+    }
+    const configured = configRetention(this.config);
+    const olderThan = options.olderThan === undefined ? undefined : parseDuration(options.olderThan, 'olderThan');
+    const retention: Retention = { COMPLETED: null, CANCELLED: null, FAILED: null };
+    for (const s of statuses) retention[s] = olderThan ?? configured[s];
+    const before = cutoffs(retention, this.clock.now());
+    const removed = await this.store.prune({ before, dryRun: options.dryRun === true });
+    return { removed, before, dryRun: options.dryRun === true };
   }
 
   /** Answers when the database does (the web server's /healthz). */

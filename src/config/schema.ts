@@ -60,6 +60,15 @@ const workerSchema = z
     stopTimeout: duration({ min: 0, timer: true }).default(30_000),
     /** How long a forced stop waits for running tasks. */
     forceStopTimeout: duration({ min: 0, timer: true }).default(5_000),
+    // Isolation (src/worker/isolation/): handlers in a pool of child processes.
+    /** "process": every task's handler runs in a reused child process; "process-per-task": a fresh one each. */
+    isolation: z.enum(['none', 'process', 'process-per-task']).default('none'),
+    /** A handler process is replaced after this many tasks. */
+    isolationMaxTasks: positiveInt.default(1000),
+    /** Heap limit of a handler process (MB); replaced once its resident memory passes it, killed while running above twice it. */
+    isolationMaxRssMb: z.number().int().min(64).max(1_048_576).default(512),
+    /** Between SIGTERM and SIGKILL when a handler process is ended (timeout, cancel, stop). */
+    isolationKillGrace: duration({ min: 0, timer: true }).default(5_000),
   })
   .strict();
 
@@ -102,18 +111,31 @@ export const BUILT_IN_MODULE_OPTIONS = {
     .strict(),
   Scheduler: z.object({}).strict(),
   ConfigSync: z.object({}).strict(),
+  // The admin page and HTTP API; configured under "web", not here.
+  Web: z.object({}).strict(),
+  // Retention (see src/config/retention.ts for the defaults and how the keys combine).
   Maintenance: z
     .object({
-      /** Finished tasks older than this are deleted; false keeps them. */
+      /** COMPLETED and CANCELLED tasks that finished longer ago than this are deleted; false keeps them. */
+      completedAfter: z
+        .union([z.literal(false), duration()], { error: 'expected a duration such as "7 days", or false to keep them' })
+        .optional(),
+      /** FAILED tasks that finished longer ago than this are deleted; false keeps them. */
+      failedAfter: z
+        .union([z.literal(false), duration()], { error: 'expected a duration such as "30 days", or false to keep them' })
+        .optional(),
+      /** Deprecated: the default of both keys above (as before, one age for every finished task). */
       pruneAfter: z
         .union([z.literal(false), duration()], { error: 'expected a duration such as "7 days", or false to keep finished tasks' })
         .optional(),
     })
     .strict(),
+  // Notifications: its settings are the top-level "notify" key; enabled by default when a channel is configured.
+  Notifier: z.object({}).strict(),
 } as const;
 
 /** The daemon modules that exist without a file; each can be disabled or given options. */
-export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance'] as const;
+export const BUILT_IN_MODULES = ['TaskWorker', 'Scheduler', 'ConfigSync', 'Maintenance', 'Web', 'Notifier'] as const;
 export type BuiltInModule = (typeof BUILT_IN_MODULES)[number];
 
 const moduleSchema = z
@@ -140,6 +162,8 @@ const webSchema = z
   .object({
     /** Off turns the Web daemon module off (`taskmill web` still serves). */
     enabled: z.boolean().default(true),
+    /** The address the admin page is reached at: notifications link each task to /tasks/:id there. */
+    publicUrl: z.string().regex(/^https?:\/\/\S+$/, 'expected the address the admin page is reached at, such as "https://tasks.example.com"').optional(),
     /** Loopback by default; another address without TLS is warned about. */
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (tests). */
@@ -164,6 +188,56 @@ const logSchema = z
     retentionDays: positiveInt.max(3650).default(7),
   })
   .strict();
+
+// --- Notifications (src/notify/): failure e-mail and webhook, storm digests, the daemon-down alert.
+// Credentials may stay out of the file: TASKMILL_SMTP_USER / TASKMILL_SMTP_PASSWORD fill in an SMTP URL
+// without them, and TASKMILL_WEBHOOK_SECRET a webhook without "secret".
+const address = z
+  .string()
+  .regex(/^[^\s@]+@[^\s@]+$|^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/, 'expected an e-mail address such as "ops@example.com" or "Ops <ops@example.com>"');
+
+/** A task name or a pattern ("billing/*": "*" matches any run of characters). */
+const taskPattern = z.string().regex(/^[A-Za-z0-9_/*-]+$/, 'expected a task name or a pattern such as "billing/*"');
+
+const emailSchema = z
+  .object({
+    to: z.array(address).min(1, 'expected at least one recipient'),
+    from: address,
+    smtp: z.string().regex(/^smtps?:\/\/[^/\s]+/, 'expected an SMTP URL such as "smtp://user:pass@mail.example.com:587" or "smtps://mail.example.com"'),
+    /** Per task name or pattern: other recipients, or false for no mail. The exact name wins, then the longest pattern. */
+    tasks: z.record(taskPattern, z.union([z.literal(false), z.array(address).min(1)])).default({}),
+  })
+  .strict();
+
+const webhookSchema = z
+  .object({
+    url: z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL'),
+    /** Signs each body (HMAC-SHA256); or TASKMILL_WEBHOOK_SECRET. */
+    secret: z.string().min(16, 'use a secret of at least 16 characters').optional(),
+    /** Per task name or pattern: false sends nothing for it. */
+    tasks: z.record(taskPattern, z.literal(false)).default({}),
+  })
+  .strict();
+
+const notifySchema = z
+  .object({
+    email: emailSchema.optional(),
+    webhook: webhookSchema.optional(),
+    /** The storm window: past `maxPerInterval` failures in one, the rest go out as one digest when it ends. */
+    interval: duration({ timer: true }).default(5 * 60_000),
+    maxPerInterval: z.number().int().min(0).max(10_000).default(5),
+    /** A host whose daemon sent no heartbeat for this long is alerted as down (heartbeats come every 10 s). */
+    daemonDownAfter: duration().default(3 * 60_000),
+    /** A failed send is tried again after backoff · 2^(n−1), at most backoffMax, for ever. */
+    backoff: duration({ timer: true }).default(10_000),
+    backoffMax: duration({ timer: true }).default(10 * 60_000),
+    /** How long a deliverer holds a claimed notification; a killed one's are sent by another after it. */
+    lease: duration({ timer: true }).default(2 * 60_000),
+    /** How often the Notifier module looks for notifications to send (it is also woken by failures here). */
+    pollInterval: duration({ timer: true }).default(2_000),
+  })
+  .strict();
+
 
 export const configSchema = z
   .object({
@@ -206,6 +280,8 @@ export const configSchema = z
     /** Size limits; see limitsSchema. */
     limits: limitsSchema.default(() => limitsSchema.parse({})),
     log: logSchema.default(() => logSchema.parse({})),
+    /** Notifications; see notifySchema. */
+    notify: notifySchema.default(() => notifySchema.parse({})),
     web: webSchema.default(() => webSchema.parse({})),
   })
   .strict();

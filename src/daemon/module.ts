@@ -8,6 +8,7 @@ import { BUILT_IN_MODULES, type Config } from '../config/schema.js';
 import { HandlerError } from '../model/errors.js';
 import type { Logger } from '../model/logger.js';
 import type { Taskmill } from '../client/taskmill.js';
+import { notifyChannels } from '../notify/channels.js';
 
 export type StepResult = boolean | void | Promise<boolean | void>;
 
@@ -61,6 +62,11 @@ export interface ModuleContext {
   signal: AbortSignal;
   /** Asks the main daemon to restart every module with the configuration as it is now on disk. */
   requestReload(): void;
+  /**
+   * Web module: tells the main daemon where the page is served (null: not serving) and the one-time
+   * login link, if one was made; the main daemon shows them in `taskmill status`, its log and console.
+   */
+  reportWeb?(url: string | null, loginLink: string | null): void;
 }
 
 export type ModuleFactory = (ctx: ModuleContext) => DaemonModule | Promise<DaemonModule>;
@@ -79,7 +85,10 @@ export function configuredModules(config: Config): { name: string; module: strin
     return {
       name,
       module: c?.module ? path.resolve(config.baseDir, c.module) : null,
-      enabled: c?.enabled ?? true,
+      // Web also needs web.enabled (true by default): `"web": { "enabled": false }` turns the page off.
+      // Notifier runs by default only where there is a channel to send to.
+      enabled:
+        (c?.enabled ?? (name === 'Notifier' ? notifyChannels(config).length > 0 : true)) && (name !== 'Web' || config.web.enabled),
       options: c?.options ?? {},
     };
   });
@@ -141,5 +150,9 @@ async function instantiate(impl: unknown, ctx: ModuleContext, name: string): Pro
 }
 
 function builtInFile(name: string): string {
-  return { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance' }[name] ?? name;
+  return (
+    { TaskWorker: 'task-worker', Scheduler: 'scheduler', ConfigSync: 'config-sync', Maintenance: 'maintenance', Web: 'web', Notifier: 'notifier' }[
+      name
+    ] ?? name
+  );
 }

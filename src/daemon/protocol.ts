@@ -11,7 +11,9 @@ export type ToSupervisor =
   | { t: 'state'; state: ModuleState; loops: number; lastError: string | null }
   | { t: 'discard'; reason: string }
   | { t: 'reload' }
-  | { t: 'summary'; id: number; summary: ModuleSummary[] };
+  | { t: 'summary'; id: number; summary: ModuleSummary[] }
+  /** The Web module's address (null: not serving) and one-time login link, if it made one. */
+  | { t: 'web'; url: string | null; loginLink: string | null };
 
 /**
  * What a module process needs to start. It comes over IPC, not the environment, so the database

@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     mill: () => (millPromise ??= Taskmill.open({ file: config.file ?? undefined, env: configEnv, logger: log.logger })),
     signal: stop.signal,
     requestReload: () => send({ t: 'reload' }),
+    reportWeb: (url, loginLink) => send({ t: 'web', url, loginLink }),
   };
 
   let loops = 0;

@@ -32,6 +32,8 @@ export interface DaemonStatus {
   startedAt: string;
   configFile: string | null;
   modules: ModuleStatus[];
+  /** Where the Web module serves the page and API, while it does. */
+  web?: string | null;
 }
 
 interface Slot {
@@ -54,6 +56,8 @@ export interface SupervisorOptions {
   configFile: string | null;
   debug: boolean;
   foreground: boolean;
+  /** Prints a line for the operator (the foreground console): the web address and login link. */
+  announce?: (line: string) => void;
 }
 
 export class Supervisor {
@@ -74,6 +78,8 @@ export class Supervisor {
   private stopping: Promise<void> | null = null;
   private reloading = false;
   private summaryId = 0;
+  /** The Web module's address while it serves. */
+  private webUrl: string | null = null;
   private readonly pendingSummaries = new Map<number, (s: ModuleSummary[]) => void>();
 
   constructor(private readonly options: SupervisorOptions) {
@@ -178,6 +184,7 @@ export class Supervisor {
       startedAt: this.startedAt.toISOString(),
       configFile: this.config.file,
       modules: [...this.slots.values()].map((s) => ({ ...s.status })),
+      web: this.webUrl,
     };
   }
 
@@ -280,14 +287,35 @@ export class Supervisor {
       this.log.info('module discarded itself', { module: slot.status.name, reason: m.reason });
     } else if (m.t === 'reload') {
       void this.reload();
+    } else if (m.t === 'web') {
+      this.onWeb(m.url, m.loginLink);
     } else if (m.t === 'summary') {
       this.pendingSummaries.get(m.id)?.(m.summary);
       this.pendingSummaries.delete(m.id);
     }
   }
 
+  /**
+   * The Web module serves (or stopped serving). The one-time login link goes to the console and this
+   * log, as the operator who just started the daemon looks there; it works once and for 24 hours.
+   */
+  private onWeb(url: string | null, loginLink: string | null): void {
+    const changed = url !== this.webUrl;
+    this.webUrl = url;
+    if (url && changed) {
+      this.log.info('the admin page and API are served', { url });
+      this.options.announce?.(`admin page and API on ${url}`);
+    }
+    if (loginLink) {
+      this.log.info(`no user or token exists yet: log in once with ${loginLink} (valid for 24 hours, until used)`);
+      this.options.announce?.(`No user or token exists yet: log in once with ${loginLink}`);
+      this.options.announce?.('(valid for 24 hours, until used; or add a user with "taskmill user add NAME --role admin")');
+    }
+  }
+
   private onExit(slot: Slot, code: number | null, signal: NodeJS.Signals | null): void {
     const name = slot.status.name;
+    if (name === 'Web') this.webUrl = null;
     if (this.stopping || this.reloading) return;
     if (slot.discarded) {
       slot.crashes = 0;

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'SCHEMA_TOO_NEW'
   | 'WAIT_TIMEOUT'
   | 'HANDLER_INVALID'
+  | 'HANDLER_PROCESS_FAILED'
   | 'TASK_TIMEOUT'
   | 'ALREADY_RUNNING'
   | 'DAEMON_FAILED';
@@ -120,6 +121,13 @@ export class WaitTimeoutError extends TaskmillError {
 export class HandlerError extends TaskmillError {
   constructor(message: string) {
     super('HANDLER_INVALID', message);
+  }
+}
+
+/** An isolated handler's process died, could not start, or was ended for its memory (worker.isolation). */
+export class HandlerProcessError extends TaskmillError {
+  constructor(message: string) {
+    super('HANDLER_PROCESS_FAILED', message);
   }
 }
 

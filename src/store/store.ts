@@ -50,6 +50,8 @@ export interface Completion extends AttemptRef {
   resultJson: string;
   /** This attempt's output only: the store appends it to earlier attempts' (at most MAX_OUTPUT_LINES in all). */
   output: string[];
+  /** Tasks the handler added (ctx.add): written in the transaction that completes this attempt, or never. */
+  followUps?: readonly FollowUp[];
 }
 
 export interface Failure extends AttemptRef {
@@ -123,6 +125,28 @@ export interface ScheduleSkip {
   /** The latest due time served by this skip (fired or not): becomes lastDueAt. */
   servedUntil: Date;
   reason: string;
+}
+
+// --- Follow-ups (ctx.add) and retention (pruning) ---
+
+/**
+ * A task added by a handler, under an id reserved for it (reserveTaskIds). It is inserted with that id
+ * in the transaction that completes its parent, and only if that attempt still holds the task. Its
+ * prerequisites may name the parent or earlier follow-ups of the same completion by their reserved ids.
+ */
+export interface FollowUp {
+  id: number;
+  task: NewTask;
+}
+
+export const PRUNABLE_STATUSES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
+export type PrunableStatus = (typeof PRUNABLE_STATUSES)[number];
+
+export interface PruneRequest {
+  /** Per status, tasks that finished before this time are deleted; a status left out is kept. */
+  before: Partial<Record<PrunableStatus, Date>>;
+  /** Count what would be deleted, delete nothing. */
+  dryRun?: boolean;
 }
 
 export interface Store {
@@ -221,6 +245,16 @@ export interface Store {
    * batches (each its own short transaction, so writers and claims keep flowing); returns how many.
    */
   pruneFinished(before: Date): Promise<number>;
+  /**
+   * Deletes (or counts, dryRun) finished tasks per status and age, in batches of a few hundred rows,
+   * each its own short transaction. A finished task that a WAITING or STARTED task names as a
+   * prerequisite is kept until that dependant has finished too.
+   */
+  prune(request: PruneRequest): Promise<Record<PrunableStatus, number>>;
+  /** Reserves `count` fresh task ids (never handed out by an insert) for follow-ups. */
+  reserveTaskIds(count: number): Promise<number[]>;
+  /** The id of the WAITING or STARTED task holding this unique key, if any. */
+  liveTaskId(uniqueKey: string): Promise<number | null>;
   /** Records a daemon's heartbeat (insert or update by id). */
   heartbeat(daemon: DaemonHeartbeat): Promise<void>;
   /** Removes a daemon's heartbeat (it stopped). */

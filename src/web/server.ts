@@ -11,7 +11,7 @@ import fastifyHelmet from '@fastify/helmet';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { TaskmillError } from '../model/errors.js';
-import { isPublic, registerAuthentication, wantsJson } from './auth/authenticate.js';
+import { registerAuthentication, wantsJson } from './auth/authenticate.js';
 import { registerLogin } from './auth/login.js';
 import { messagePage } from './auth/login-page.js';
 import { STATUS_BY_CODE, WebError, type ErrorBody } from './errors.js';
@@ -35,6 +35,8 @@ export interface WebServer {
   stop(): Promise<void>;
   /** The address once listening ("http://127.0.0.1:8275/"), else null. */
   readonly url: string | null;
+  /** Every route registered ("GET /api/tasks/:id"), for tests that walk them all. */
+  routes(): { method: string; url: string }[];
 }
 
 /** Extra bytes a request body may carry around one task's payload (the other fields, JSON overhead). */
@@ -54,6 +56,11 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
   const app = (tls
     ? Fastify({ https: tls, bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })
     : Fastify({ bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })) as unknown as FastifyInstance;
+
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
 
   void app.register(fastifyHelmet, {
     contentSecurityPolicy: {
@@ -108,6 +115,7 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
     get url() {
       return url;
     },
+    routes: () => [...routes],
     start() {
       started ??= (async () => {
         await app.listen({ host, port });
@@ -150,7 +158,8 @@ async function loadPages(): Promise<PagesPlugin> {
 function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, deps: WebDeps): FastifyReply {
   const { status, code, message } = describe(err, deps);
   if (status >= 500) deps.logger.error('request failed', { method: request.method, url: request.url.split('?')[0], error: (err as Error).message, stack: (err as Error).stack });
-  if (wantsJson(request) || (request.principal?.kind === 'token' && !isPublic(request))) {
+  // A program (bearer token) gets JSON wherever it asked.
+  if (wantsJson(request) || request.headers.authorization !== undefined) {
     const body: ErrorBody = { error: { code, message } };
     return reply.code(status).type('application/json; charset=utf-8').send(body);
   }

@@ -94,6 +94,8 @@ export interface HandlerOptions {
   priority?: number;
   backoff?: string | number;
   backoffMax?: string | number;
+  /** Run this type's handler in a child process of the worker's pool (see README, Isolation). */
+  isolation?: 'none' | 'process' | 'process-per-task';
 }
 
 const optionsSchema = z
@@ -104,6 +106,7 @@ const optionsSchema = z
     priority: z.number().int().optional(),
     backoff: z.union([z.string(), z.number()]).optional(),
     backoffMax: z.union([z.string(), z.number()]).optional(),
+    isolation: z.enum(['none', 'process', 'process-per-task']).optional(),
   })
   .strict();
 
@@ -114,6 +117,7 @@ export interface ResolvedHandlerOptions {
   priority?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  isolation?: 'none' | 'process' | 'process-per-task';
 }
 
 export interface LoadedHandler {
@@ -426,6 +430,7 @@ function resolveOptions(raw: unknown, file: string): ResolvedHandlerOptions {
       priority: o.priority,
       backoffBaseMs: o.backoff === undefined ? undefined : parseDuration(o.backoff, 'backoff'),
       backoffMaxMs: o.backoffMax === undefined ? undefined : parseDuration(o.backoffMax, 'backoffMax'),
+      isolation: o.isolation,
     };
   } catch (err) {
     throw new HandlerError(`invalid "options" export in ${file}: ${(err as Error).message}`);

@@ -16,9 +16,12 @@ import { type Logger, silentLogger } from '../model/logger.js';
 import type { LockInfo } from '../model/task.js';
 import type { AttemptRef, ClaimedTask, ClaimRequest, Completion, Failure, Outcomes, Store } from '../store/store.js';
 import { retryDelay } from './backoff.js';
+import { AttemptFollowUps, attemptEnded, type PrepareTask } from './followups.js';
 import { contextTask, type FollowUpOptions, type HandlerRegistry, type TaskContext } from './handlers.js';
+import { DEFAULT_ISOLATION, Isolation, type IsolationOptions } from './isolation/isolation.js';
 import { OutputBuffer, runWithOutput } from './output.js';
 import { ProgressWriter } from './progress.js';
+import { emitOutcome, type TaskEventListener, type TaskEventName, TaskEvents } from '../notify/events.js';
 
 export interface WorkerOptions {
   store: Store;
@@ -30,13 +33,20 @@ export interface WorkerOptions {
   queues?: readonly string[] | null;
   /** Stop claiming after this many tasks (the daemon then starts a fresh worker). */
   maxTasks?: number;
-  /** How ctx.add enqueues follow-up tasks (the client's add, validated as any other). */
-  enqueue?: (name: string, payload: unknown, options: FollowUpOptions) => Promise<{ id: number }>;
+  /**
+   * How ctx.add validates a follow-up (the client's checks, same errors). Follow-ups are written with
+   * their parent's completion, in the same transaction (see followups.ts).
+   */
+  prepare?: PrepareTask;
   /** Largest result (JSON text, bytes) and output of one attempt (bytes); default 1 MiB each. */
   limits?: { resultBytes: number; outputBytes: number };
+  /** Handlers in child processes (worker.isolation and the pool's limits); off unless a handler asks. */
+  isolation?: IsolationOptions;
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** In-process task events (the client passes its own, so `mill.events` hears its workers). */
+  events?: TaskEvents;
 }
 
 export interface StopOptions {
@@ -67,9 +77,12 @@ interface Running {
   abandoned: boolean;
   /** Made on the first ctx.progress call. */
   progress?: ProgressWriter;
+  /** Tasks its handler added (ctx.add), made on the first call: written only with a completion. */
+  followUps: AttemptFollowUps | null;
 }
 
-type Outcome = { kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure };
+/** `task` is there for the events emitted once the outcome is written. */
+type Outcome = ({ kind: 'completion'; item: Completion } | { kind: 'failure'; item: Failure }) & { task?: ClaimedTask };
 
 class StopSignal extends Error {
   constructor() {
@@ -91,6 +104,8 @@ export class Worker {
   private readonly log: Logger;
   private readonly limits: { resultBytes: number; outputBytes: number };
   private readonly running = new Map<number, Running>();
+  /** Isolated handlers: the pool of child processes (src/worker/isolation/). */
+  readonly isolation: Isolation;
   /** Claimed, leased, not started yet. */
   private buffer: ClaimedTask[] = [];
   /** Outcomes not yet written, in order; their attempts stay leased until they are. */
@@ -121,6 +136,8 @@ export class Worker {
   private meanTaskMs = Number.POSITIVE_INFINITY;
   /** Tasks finished by this worker (any outcome). */
   processed = 0;
+  // --- Events: completed, failed (for good), retried, cancelled; emitted once the outcome is written.
+  readonly events: TaskEvents;
 
   constructor(private readonly options: WorkerOptions) {
     this.id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -129,6 +146,24 @@ export class Worker {
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? silentLogger;
     this.limits = options.limits ?? { resultBytes: DEFAULT_LIMIT_BYTES, outputBytes: DEFAULT_LIMIT_BYTES };
+    this.isolation = new Isolation(options.isolation ?? DEFAULT_ISOLATION, {
+      tasksDir: options.handlers.tasksDir,
+      size: options.concurrency,
+      logger: this.log,
+    });
+    this.events = options.events ?? new TaskEvents(options.logger);
+  }
+
+  /** Subscribes to a task event (`worker.on('failed', (e) => report(e.error))`); returns the unsubscribe. */
+  on<K extends TaskEventName>(event: K, listener: TaskEventListener<K>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  private announce(outcomes: readonly Outcome[]): void {
+    for (const o of outcomes) {
+      if (!o.task) continue;
+      emitOutcome(this.events, o.kind === 'completion' ? { task: o.task, completion: o.item } : { task: o.task, failure: o.item }, this.options.logger);
+    }
   }
 
   get activeCount(): number {
@@ -167,6 +202,8 @@ export class Worker {
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(leaseMs / 3)));
     void this.rescue();
     this.wake();
+    // Isolation: with worker.isolation set, the first handler process starts now.
+    this.isolation.start();
   }
 
   /** Resolves when nothing runs, nothing is buffered or unwritten, and no claim is under way. */
@@ -224,6 +261,9 @@ export class Worker {
     for (const entry of unfinished) this.abandon(entry, new StopSignal());
     released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
     if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
+
+    // Isolation: every handler process ends (those of released tasks were told when they were aborted).
+    await this.isolation.close();
 
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
@@ -343,6 +383,7 @@ export class Worker {
         }
         this.writeErrors = 0;
         for (const o of outcomes) this.unwritten.delete(o.item.id);
+        this.announce(outcomes);
         if (claim) {
           this.claimErrors = 0;
           this.claimedCount += claimed.length;
@@ -403,6 +444,7 @@ export class Worker {
     try {
       await this.options.store.settle(split(outcomes), null, this.clock.now());
       for (const o of outcomes) this.unwritten.delete(o.item.id);
+      this.announce(outcomes);
       return [];
     } catch (e) {
       err = e;
@@ -446,6 +488,7 @@ export class Worker {
       try {
         await this.options.store.settle(split(part), null, now());
         for (const o of part) this.unwritten.delete(o.item.id);
+        this.announce(part);
       } catch (e) {
         if (isDataError(e) && (await this.reachable())) left.push(...(await this.isolate(part, e)));
         else left.push(...part);
@@ -500,6 +543,7 @@ export class Worker {
       settled: false,
       cancelled: task.cancelRequested,
       abandoned: false,
+      followUps: null,
     };
     this.running.set(task.id, entry);
     entry.cancelTimer = longTimeout(() => this.abort(entry, new TaskTimeoutError(task.timeoutMs)), task.timeoutMs);
@@ -511,18 +555,26 @@ export class Worker {
     const { task } = entry;
     let value: unknown;
     try {
-      const handler = await this.options.handlers.load(task.name);
-      if (!handler) {
+      // Isolation: with worker.isolation set the handler is imported in a child process only.
+      const handler = this.isolation.everyTask ? null : await this.options.handlers.load(task.name);
+      if (!handler && !this.isolation.everyTask) {
         throw new Error(
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,
         );
       }
       if (entry.settled) return;
       const ctx = this.context(entry);
-      // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
-      // and whatever the handler does later is ignored.
-      value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
-      if (isThenable(value)) value = await value;
+      const mode = this.isolation.modeFor(handler?.options.isolation);
+      if (handler && mode === 'none') {
+        // A handler that ignores its signal cannot hold the slot: abort() settles the entry at once,
+        // and whatever the handler does later is ignored.
+        value = runWithOutput(entry.output, () => handler.run(task.payload, ctx));
+        if (isThenable(value)) value = await value;
+      } else {
+        value = await this.isolation.run(task, ctx, entry.output, mode);
+      }
+      // ctx.add calls the handler did not await belong to this attempt too: their outcome first.
+      if (entry.followUps) await entry.followUps.whenSettled();
     } catch (err) {
       this.settle(entry, err instanceof Error ? err : new Error(String(err)), undefined);
       return;
@@ -532,7 +584,7 @@ export class Worker {
 
   private context(entry: Running): TaskContext {
     const { task } = entry;
-    const enqueue = this.options.enqueue;
+    const prepare = this.options.prepare;
     return {
       task: contextTask(task),
       get signal(): AbortSignal {
@@ -544,8 +596,10 @@ export class Worker {
       },
       log: (...args: unknown[]) => entry.output.push('log', args),
       add: async (name: string, payload: unknown = {}, options: FollowUpOptions = {}) => {
-        if (!enqueue) throw new Error('this worker cannot add tasks (no enqueue function given)');
-        return (await enqueue(name, payload, options)).id;
+        if (!prepare) throw new Error('this worker cannot add tasks (no prepare function given)');
+        if (entry.settled) throw attemptEnded(task.id);
+        entry.followUps ??= new AttemptFollowUps(this.options.store, prepare, task.id);
+        return entry.followUps.add(name, payload, options);
       },
       progress: (value, message) => {
         entry.progress ??= new ProgressWriter(this.options.store, ref(task), () => this.clock.now(), this.log);
@@ -573,6 +627,8 @@ export class Worker {
     entry.settled = true;
     entry.cancelTimer?.();
     entry.progress?.close();
+    // No ctx.add from now on, whatever the outcome (an abandoned attempt adds nothing either).
+    entry.followUps?.end();
     const { task } = entry;
     // The task may run here again by now (this attempt lost its lease, the next was claimed here).
     if (this.running.get(task.id) === entry) this.running.delete(task.id);
@@ -581,7 +637,7 @@ export class Worker {
     this.meanTaskMs = this.meanTaskMs === Number.POSITIVE_INFINITY ? ms : this.meanTaskMs * 0.9 + ms * 0.1;
     if (!entry.abandoned) {
       const outcome = error === null ? this.completion(entry, value) : this.failure(entry, error);
-      this.pending.push(outcome);
+      this.pending.push({ ...outcome, task });
       this.unwritten.set(task.id, attemptOf(outcome.item));
     }
     this.fillSlots();
@@ -611,11 +667,17 @@ export class Worker {
         ),
       );
     }
-    return { kind: 'completion', item: { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) } };
+    const followUps = entry.followUps?.end() ?? [];
+    const item: Completion = { ...ref(entry.task), resultJson: json, output: this.outputOf(entry) };
+    // Only when there are some: a completion without follow-ups takes the store's batched path.
+    if (followUps.length > 0) item.followUps = followUps;
+    return { kind: 'completion', item };
   }
 
   private failure(entry: Running, error: Error): Outcome {
     const { task } = entry;
+    // A failed attempt adds nothing: its follow-ups are dropped (their reserved ids stay unused).
+    entry.followUps?.end();
     const final = entry.cancelled || task.attempts >= task.maxAttempts;
     const retryAt = final ? null : new Date(this.clock.now().getTime() + retryDelay(task.attempts, task.backoff, this.random));
     if (!entry.cancelled) this.log.warn('task attempt failed', { id: task.id, name: task.name, error: error.message });

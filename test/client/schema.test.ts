@@ -51,6 +51,7 @@ const typed = defineTask({
   },
 });
 const nSchema = z.object({ n: z.number() });
+void nSchema;
 const right: Handler<typeof nSchema> = async (payload) => payload.n.toFixed(1);
 // @ts-expect-error payload.n is a number, not a string
 const wrong: Handler<typeof nSchema> = async (payload) => payload.n.toUpperCase();

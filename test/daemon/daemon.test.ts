@@ -352,6 +352,7 @@ describe('daemon', { concurrency: 2 }, () => {
         assert.match(list, /^Scheduler +built in +yes +\{\}$/m);
         assert.match(list, /^ConfigSync +built in +yes +\{\}$/m);
         assert.match(list, /^Maintenance +built in +no +\{\}$/m);
+        assert.match(list, /^Web +built in +no +\{\}$/m, 'web.enabled: false (the helper\'s) turns it off');
         assert.match(list, new RegExp(`^Echo +${p.path('daemon/echo.ts').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} +yes +\\{"greeting":"hi"\\}$`, 'm'));
         const json = JSON.parse(await p.ok('list', '--json')) as { name: string; module: string | null; enabled: boolean; options: object }[];
         assert.deepEqual(json, [
@@ -359,6 +360,8 @@ describe('daemon', { concurrency: 2 }, () => {
           { name: 'Scheduler', module: null, enabled: true, options: {} },
           { name: 'ConfigSync', module: null, enabled: true, options: {} },
           { name: 'Maintenance', module: null, enabled: false, options: {} },
+          { name: 'Web', module: null, enabled: false, options: {} },
+          { name: 'Notifier', module: null, enabled: false, options: {} },
           { name: 'Echo', module: p.path('daemon/echo.ts'), enabled: true, options: { greeting: 'hi' } },
         ]);
 

@@ -17,6 +17,7 @@ const NO_BUILT_INS = {
   Scheduler: { enabled: false },
   ConfigSync: { enabled: false },
   Maintenance: { enabled: false },
+  Web: { enabled: false },
 };
 
 /** Writes what its process (and a child it spawns) can see of the environment to options.file. */

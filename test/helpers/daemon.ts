@@ -71,6 +71,8 @@ export class DaemonProject {
       varDir,
       worker: { lease: '2s', pollInterval: '50ms', stopTimeout: '3s' },
       log: { level: 'info' },
+      // Daemon tests run side by side: the Web module would fight over one port (it has its own tests).
+      web: { enabled: false },
     };
     this.writeConfig(config);
     for (const [name, source] of Object.entries(handlers)) this.writeFile(`tasks/${name}.ts`, source);

@@ -35,6 +35,8 @@ export async function makeProject(
     varDir: path.join(db.dir, 'var'),
     ...config,
     worker: { pollInterval: 100, lease: 5000, ...config.worker },
+    // Tests run side by side: a server started from this project takes a free port.
+    web: { port: 0, ...config.web },
   };
   const mill = await Taskmill.open({ config: full, cwd: db.dir, env: {} });
   return {

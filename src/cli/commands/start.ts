@@ -47,7 +47,7 @@ async function refuseIfRunning(config: Config): Promise<void> {
 }
 
 async function runForeground(config: Config, flags: StartFlags): Promise<void> {
-  const supervisor = new Supervisor({ configFile: config.file, debug: flags.debug === true, foreground: true });
+  const supervisor = new Supervisor({ configFile: config.file, debug: flags.debug === true, foreground: true, announce: printLine });
   await supervisor.start();
   printLine(`taskmill daemon running in the foreground (pid ${process.pid}); logs in ${daemonPaths(config.varDir).logDir}`);
   await new Promise<void>((resolve) => {

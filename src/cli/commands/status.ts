@@ -31,6 +31,7 @@ export function statusCommand(program: Command): void {
         printJson({ running: pid !== null, daemon: local, cluster });
       } else {
         printLine(formatDaemonStatus(local, cluster, HEARTBEAT_STALE_MS));
+        if (local?.web) printLine(`admin page and API: ${local.web}`);
       }
       if (pid === null) process.exitCode = EXIT_NOT_RUNNING;
     });

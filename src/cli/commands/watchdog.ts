@@ -6,6 +6,7 @@ import { findDaemon } from '../../daemon/pid-file.js';
 import { globalOptions } from '../open.js';
 import { printLine } from '../output.js';
 import { startDetached } from './start.js';
+import { watchDaemons } from '../../notify/watchdog.js';
 
 export function watchdogCommand(program: Command): void {
   program
@@ -14,12 +15,19 @@ export function watchdogCommand(program: Command): void {
     .action(async (_flags: object, command: Command) => {
       const configFile = globalOptions(command).config;
       const config = loadConfig({ file: configFile });
-      const { pid, stale } = await findDaemon(config.varDir, { clean: true });
-      if (pid !== null) {
-        printLine(`the daemon is running (pid ${pid})`);
-        return;
+      // Notifications: a host whose daemon stopped sending heartbeats is noticed here (before this
+      // host's daemon is started again, or its return would hide the outage) and alerted once.
+      const watch = await watchDaemons(config, (line) => printLine(line));
+      try {
+        const { pid, stale } = await findDaemon(config.varDir, { clean: true });
+        if (pid !== null) {
+          printLine(`the daemon is running (pid ${pid})`);
+          return;
+        }
+        if (stale !== null) printLine(`removed a stale pid file (${stale.reason})`);
+        await startDetached(config, {}, configFile);
+      } finally {
+        await watch?.deliver();
       }
-      if (stale !== null) printLine(`removed a stale pid file (${stale.reason})`);
-      await startDetached(config, {}, configFile);
     });
 }

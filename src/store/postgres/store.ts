@@ -22,13 +22,15 @@ import type {
   ExternalTransaction,
   Failure,
   Outcomes,
+  PrunableStatus,
+  PruneRequest,
   RenewResult,
   Store,
   StoreEvent,
   TaskFilter,
 } from '../store.js';
 import { channelFor, encode, Listener, type LocalSignals, localSignals } from './signals.js';
-import { guardListener } from '../store.js';
+import { guardListener, PRUNABLE_STATUSES } from '../store.js';
 import type { FireOutcome, ScheduleFire, ScheduleSkip } from '../store.js';
 import type { Schedule, ScheduleDefinition } from '../../model/schedule.js';
 import type { DaemonHeartbeat } from '../../model/daemon.js';
@@ -37,6 +39,8 @@ import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
 import type { QueueCount, TaskPageRequest } from '../store.js';
+import * as followups from './followups.js';
+import * as retention from './retention.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -128,8 +132,6 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** Rows one pruning statement deletes: short enough that claims and writers barely wait. */
-const PRUNE_BATCH = 500;
 
 // pg returns bigint as a string (it may exceed 2^53); ids and durations in ms never do.
 function toTask(r: Row): Task {
@@ -516,8 +518,14 @@ export class PostgresStore implements Store {
    */
   async settle(outcomes: Outcomes, claim: ClaimRequest | null, now: Date): Promise<ClaimedTask[]> {
     if (outcomes.failures.length > 0) await this.failTransaction(outcomes.failures, now);
-    const completions = byId(outcomes.completions);
-    if (completions.length === 0 && !claim) return [];
+    // Completions that carry follow-ups (ctx.add) take the transactional path below, with them; the
+    // rest, nearly all, the one-statement path unchanged.
+    const carrying = outcomes.completions.some(hasFollowUps);
+    const completions = byId(carrying ? outcomes.completions.filter((c) => !hasFollowUps(c)) : outcomes.completions);
+    if (completions.length === 0 && !claim) {
+      if (carrying) await this.completeTransaction(byId(outcomes.completions.filter(hasFollowUps)), now);
+      return [];
+    }
     const queues = claim?.queues ?? null;
     const [row] = await selectPrepared<{ done: string[] | null; claimed: ClaimJson[] | null }>(
       this.workPool,
@@ -565,6 +573,7 @@ export class PostgresStore implements Store {
     );
     const done = new Set((row?.done ?? []).map(Number));
     const left = completions.filter((c) => !done.has(c.id));
+    if (carrying) left.push(...byId(outcomes.completions.filter(hasFollowUps)));
     const claimed = claim
       ? (row?.claimed ?? [])
           .map((r) => toClaimed(r, claim.lock, claim.now))
@@ -604,15 +613,26 @@ export class PostgresStore implements Store {
         ],
       );
       const parents = done.filter((d) => d.has_dependants).map((d) => d.id);
-      if (parents.length === 0) return false;
-      // A second statement takes a fresh snapshot: it sees the dependants of any add() we waited for above.
-      await db.query(
-        `UPDATE tasks t SET waiting_for = t.waiting_for - p.n
-           FROM (SELECT task_id, count(*)::int AS n FROM task_prerequisites
-                  WHERE prerequisite_id = ANY($1::bigint[]) GROUP BY task_id) p
-          WHERE t.id = p.task_id AND t.status = 'WAITING'`,
-        [parents],
-      );
+      if (parents.length > 0) {
+        // A second statement takes a fresh snapshot: it sees the dependants of any add() we waited for above.
+        await db.query(
+          `UPDATE tasks t SET waiting_for = t.waiting_for - p.n
+             FROM (SELECT task_id, count(*)::int AS n FROM task_prerequisites
+                    WHERE prerequisite_id = ANY($1::bigint[]) GROUP BY task_id) p
+            WHERE t.id = p.task_id AND t.status = 'WAITING'`,
+          [parents],
+        );
+      }
+      // Follow-ups of the attempts this transaction completed, after the unblocking (a follow-up that
+      // names its parent finds it COMPLETED, and must not be counted down once more).
+      let added = 0;
+      if (items.some(hasFollowUps)) {
+        const completed = new Set(done.map((d) => Number(d.id)));
+        for (const c of items) {
+          if (hasFollowUps(c) && completed.has(c.id)) added += await followups.insertFollowUps(db, c.followUps ?? [], now);
+        }
+      }
+      if (parents.length === 0 && added === 0) return false;
       await this.notify(db, { kind: 'wake' });
       return true;
     }, this.workPool);
@@ -962,18 +982,36 @@ export class PostgresStore implements Store {
   }
 
   async pruneFinished(before: Date): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const r = await this.pool.query(
-        `DELETE FROM tasks WHERE id IN (
-           SELECT id FROM tasks WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1
-            LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED)`,
-        [before],
-      );
-      const n = r.rowCount ?? 0;
-      total += n;
-      if (n < PRUNE_BATCH) return total;
+    const counts = await this.prune({ before: { COMPLETED: before, FAILED: before, CANCELLED: before } });
+    return counts.COMPLETED + counts.FAILED + counts.CANCELLED;
+  }
+
+  // --- Follow-ups and retention: SQL in followups.ts and retention.ts ---
+
+  async prune(request: PruneRequest): Promise<Record<PrunableStatus, number>> {
+    const counts: Record<PrunableStatus, number> = { COMPLETED: 0, FAILED: 0, CANCELLED: 0 };
+    for (const status of PRUNABLE_STATUSES) {
+      const before = request.before[status];
+      if (!before) continue;
+      if (request.dryRun) {
+        counts[status] = await retention.countPrunable(this.pool, status, before);
+        continue;
+      }
+      for (;;) {
+        const n = await retention.pruneBatch(this.pool, status, before);
+        counts[status] += n;
+        if (n < retention.PRUNE_BATCH) break;
+      }
     }
+    return counts;
+  }
+
+  async reserveTaskIds(count: number): Promise<number[]> {
+    return followups.reserveIds(this.pool, count);
+  }
+
+  async liveTaskId(uniqueKey: string): Promise<number | null> {
+    return followups.liveTaskId(this.pool, uniqueKey);
   }
 
   async heartbeat(d: DaemonHeartbeat): Promise<void> {
@@ -1071,6 +1109,12 @@ export class PostgresStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no transaction unless some heartbeat is stale or an outage is open.
+    const { rows } = await this.pool.query(
+      'SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < $1) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open)',
+      [new Date(request.now.getTime() - request.staleMs)],
+    );
+    if (rows.length === 0) return { down: [], up: [] };
     return this.transaction((db) => notifications.checkDaemons(db, request));
   }
 
@@ -1127,6 +1171,10 @@ export class PostgresStore implements Store {
 
 function isDeadlock(err: unknown): boolean {
   return err instanceof Error && 'code' in err && err.code === '40P01';
+}
+
+function hasFollowUps(c: Completion): boolean {
+  return c.followUps !== undefined && c.followUps.length > 0;
 }
 
 function isPlain(t: NewTask): boolean {

@@ -15,6 +15,7 @@ import {
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
 import { newTaskRecord, TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
+import { PRUNABLE_STATUSES } from '../store.js';
 import { appendOutput } from '../output.js';
 import type {
   AddResult,
@@ -24,6 +25,8 @@ import type {
   Completion,
   Failure,
   Outcomes,
+  PrunableStatus,
+  PruneRequest,
   RenewResult,
   Store,
   StoreEvent,
@@ -37,6 +40,8 @@ import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
 import type { QueueCount, TaskPageRequest } from '../store.js';
+import * as followups from './followups.js';
+import * as retention from './retention.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -51,8 +56,6 @@ import { SqliteSignals } from './signals.js';
  */
 const BUSY_WAIT_MS = 60_000;
 const BUSY_HANDLER_MS = 2;
-/** Rows one pruning transaction deletes: short enough that writers and claims barely wait. */
-const PRUNE_BATCH = 500;
 
 interface Row {
   id: number;
@@ -413,7 +416,7 @@ export class SqliteStore implements Store {
     // An idle worker takes no write lock: with nothing to write, a claim first looks (a plain read).
     if (!writes && (!claim || (await this.read(() => this.dueIds(claim, 1))).length === 0)) return [];
     const { claimed, wake } = await this.write(() => {
-      const unblocked = this.completeRows(outcomes.completions, now);
+      const unblocked = this.completeAll(outcomes.completions, now);
       const retried = this.failRows(outcomes.failures, now);
       return { claimed: claim ? this.claimRows(claim) : [], wake: unblocked || retried };
     });
@@ -460,6 +463,18 @@ export class SqliteStore implements Store {
     if (attempt <= 1) return JSON.stringify(output);
     const row = this.stmt('SELECT output FROM tasks WHERE id = ?').get(id) as { output: string } | undefined;
     return JSON.stringify(appendOutput(row ? (JSON.parse(row.output) as string[]) : [], output));
+  }
+
+  /**
+   * Inside a write transaction. Completions that carry follow-ups (ctx.add) are written one by one
+   * with them (followups.ts); the rest, nearly all, take the batched path below unchanged.
+   */
+  private completeAll(items: readonly Completion[], now: Date): boolean {
+    if (!items.some((c) => c.followUps && c.followUps.length > 0)) return this.completeRows(items, now);
+    const plain = items.filter((c) => !c.followUps || c.followUps.length === 0);
+    const withFollowUps = items.filter((c) => c.followUps && c.followUps.length > 0);
+    const unblocked = this.completeRows(plain, now);
+    return followups.completeWithFollowUps(this.db, withFollowUps, now, (one) => this.completeRows(one, now)) || unblocked;
   }
 
   /** Inside a write transaction; true when dependants were unblocked. */
@@ -753,18 +768,38 @@ export class SqliteStore implements Store {
   }
 
   async pruneFinished(before: Date): Promise<number> {
-    const batch = this.stmt(`
-      DELETE FROM tasks WHERE id IN (
-        SELECT id FROM tasks INDEXED BY tasks_finished
-         WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < ? LIMIT ${PRUNE_BATCH})`);
-    let total = 0;
-    for (;;) {
-      const n = await this.write(() => batch.run(before.getTime()).changes);
-      total += n;
-      if (n < PRUNE_BATCH) return total;
-      // Between batches, the event loop (and other processes' writers) get their turn.
-      await new Promise((resolve) => setImmediate(resolve));
+    const counts = await this.prune({ before: { COMPLETED: before, FAILED: before, CANCELLED: before } });
+    return counts.COMPLETED + counts.FAILED + counts.CANCELLED;
+  }
+
+  // --- Follow-ups and retention: SQL in followups.ts and retention.ts ---
+
+  async prune(request: PruneRequest): Promise<Record<PrunableStatus, number>> {
+    const counts: Record<PrunableStatus, number> = { COMPLETED: 0, FAILED: 0, CANCELLED: 0 };
+    for (const status of PRUNABLE_STATUSES) {
+      const before = request.before[status];
+      if (!before) continue;
+      if (request.dryRun) {
+        counts[status] = await this.read(() => retention.countPrunable(this.db, status, before));
+        continue;
+      }
+      for (;;) {
+        const n = await this.write(() => retention.pruneBatch(this.db, status, before));
+        counts[status] += n;
+        if (n < retention.PRUNE_BATCH) break;
+        // Between batches, the event loop (and other processes' writers) get their turn.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
+    return counts;
+  }
+
+  async reserveTaskIds(count: number): Promise<number[]> {
+    return this.write(() => followups.reserveIds(this.db, count));
+  }
+
+  async liveTaskId(uniqueKey: string): Promise<number | null> {
+    return this.read(() => followups.liveTaskId(this.db, uniqueKey));
   }
 
   async heartbeat(d: DaemonHeartbeat): Promise<void> {
@@ -910,6 +945,14 @@ export class SqliteStore implements Store {
   }
 
   async checkDaemons(request: DaemonCheckRequest): Promise<DaemonCheck> {
+    // A look first: no write lock unless some heartbeat is stale or an outage is open.
+    const staleBefore = request.now.getTime() - request.staleMs;
+    const any = await this.read(() =>
+      this.stmt(
+        `SELECT 1 WHERE EXISTS (SELECT 1 FROM daemons WHERE last_seen < ?) OR EXISTS (SELECT 1 FROM daemon_outages WHERE open = 1)`,
+      ).get(staleBefore),
+    );
+    if (!any) return { down: [], up: [] };
     return this.write(() => notifications.checkDaemons(this.db, request));
   }
 

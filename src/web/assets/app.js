@@ -100,7 +100,7 @@
   function schemas() {
     var el = document.getElementById('task-schemas');
     if (!el) return {};
-    try { return JSON.parse(el.textContent || '{}'); } catch { return {}; }
+    try { return JSON.parse(el.getAttribute('data-schemas') || '{}'); } catch { return {}; }
   }
 
   function typeOf(v) {
