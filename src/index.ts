@@ -47,3 +47,6 @@ export { Notifier } from './notify/notifier.js';
 export type { NotifierOptions, PassReport } from './notify/notifier.js';
 export { signWebhook } from './notify/webhook.js';
 export type { Notification, NotificationKind } from './model/notification.js';
+// --- Web: users, tokens and sessions, through mill.auth.
+export type { SessionInfo, TokenInfo, UserInfo, WebAuth } from './client/auth.js';
+export type { UserRole } from './model/user.js';
