@@ -49,3 +49,6 @@ export { signWebhook } from './notify/webhook.js';
 export type { Notification, NotificationKind } from './model/notification.js';
 // --- Isolated handlers (a pool of child processes) ---
 export type { IsolationMode, IsolationOptions } from './worker/isolation/isolation.js';
+// --- Web: users, tokens and sessions, through mill.auth.
+export type { SessionInfo, TokenInfo, UserInfo, WebAuth } from './client/auth.js';
+export type { UserRole } from './model/user.js';

@@ -10,7 +10,7 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { TaskmillError } from '../model/errors.js';
+import { ConfigError, TaskmillError } from '../model/errors.js';
 import { registerAuthentication, wantsJson } from './auth/authenticate.js';
 import { registerLogin } from './auth/login.js';
 import { messagePage } from './auth/login-page.js';
@@ -51,9 +51,7 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
   const web = deps.config.web;
   const host = options.host ?? web.host;
   const port = options.port ?? web.port;
-  const tls = web.tls
-    ? { cert: readFileSync(path.resolve(deps.config.baseDir, web.tls.cert)), key: readFileSync(path.resolve(deps.config.baseDir, web.tls.key)) }
-    : null;
+  const tls = web.tls ? { cert: readPem(deps, 'cert', web.tls.cert), key: readPem(deps, 'key', web.tls.key) } : null;
   const app = (tls
     ? Fastify({ https: tls, bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })
     : Fastify({ bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })) as unknown as FastifyInstance;
@@ -142,6 +140,15 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
       return stopped;
     },
   };
+}
+
+function readPem(deps: WebDeps, which: 'cert' | 'key', file: string): Buffer {
+  const full = path.resolve(deps.config.baseDir, file);
+  try {
+    return readFileSync(full);
+  } catch (err) {
+    throw new ConfigError(`cannot read web.tls.${which} (${full}): ${(err as Error).message}; give a PEM file, relative to the config file.`);
+  }
 }
 
 /** One error shape: `{ "error": { code, message } }` for the API and metrics, a short page otherwise. */
