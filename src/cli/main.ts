@@ -27,6 +27,8 @@ import { pruneCommand } from './commands/prune.js';
 import { userCommand } from './commands/user.js';
 import { webCommand } from './commands/web.js';
 import { tokenCommand } from './commands/token.js';
+// --- Task queries: delete a task.
+import { rmCommand } from './commands/rm.js';
 
 const USAGE_ERRORS: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -68,6 +70,8 @@ function program(): Command {
     userCommand,
     webCommand,
     tokenCommand,
+    // --- Task queries
+    rmCommand,
   ]) {
     register(cli);
   }

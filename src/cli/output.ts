@@ -2,7 +2,8 @@
 import type { ScheduleInfo } from '../client/taskmill.js';
 import { formatDuration } from '../config/duration.js';
 import type { Logger } from '../model/logger.js';
-import type { Task } from '../model/task.js';
+import type { Json, Task, TaskProgress } from '../model/task.js';
+import type { TaskListItem } from '../model/query.js';
 import { isoSeconds } from '../model/clock.js';
 
 export { isoSeconds };
@@ -13,10 +14,28 @@ import { describeRule } from '../scheduler/rules.js';
 
 /** A task as JSON: every field of Task, camelCase, times as ISO-8601 strings. */
 export type TaskJson = {
-  [K in keyof Task]: Task[K] extends Date ? string : Task[K] extends Date | null ? string | null : Task[K];
-};
+  [K in Exclude<keyof Task, 'progress'>]: Task[K] extends Date ? string : Task[K] extends Date | null ? string | null : Task[K];
+} & { progress: ProgressJson };
 
 export function taskJson(task: Task): TaskJson {
+  return {
+    ...task,
+    progress: progressJson(task.progress),
+    runAt: task.runAt.toISOString(),
+    createdAt: task.createdAt.toISOString(),
+    startedAt: isoOrNull(task.startedAt),
+    finishedAt: isoOrNull(task.finishedAt),
+    leaseExpiresAt: isoOrNull(task.leaseExpiresAt),
+    scheduledFor: isoOrNull(task.scheduledFor),
+  };
+}
+
+// --- Task lists and progress (list items leave out output, result and the stack) ---
+
+/** A task list item as JSON: times as ISO-8601 strings, as taskJson. */
+export type TaskListJson = Omit<TaskJson, 'output' | 'result' | 'errorStack'>;
+
+export function taskListJson(task: TaskListItem): TaskListJson {
   return {
     ...task,
     runAt: task.runAt.toISOString(),
@@ -25,7 +44,26 @@ export function taskJson(task: Task): TaskJson {
     finishedAt: isoOrNull(task.finishedAt),
     leaseExpiresAt: isoOrNull(task.leaseExpiresAt),
     scheduledFor: isoOrNull(task.scheduledFor),
+    progress: progressJson(task.progress),
   };
+}
+
+type ProgressJson = { value: Json; message: string | null; at: string } | null;
+
+function progressJson(p: TaskProgress | null): ProgressJson {
+  return p ? { value: p.value, message: p.message, at: p.at.toISOString() } : null;
+}
+
+/** "40%", "3/10" ({ done, total }), or the object as compact JSON; then the message. */
+export function progressText(p: TaskProgress | null): string {
+  if (!p) return '-';
+  const v = p.value;
+  let shown: string;
+  if (typeof v === 'number') shown = `${Math.round(v * 10) / 10}%`;
+  else if (v && typeof v === 'object' && !Array.isArray(v) && typeof v.done === 'number' && typeof v.total === 'number') {
+    shown = `${v.done}/${v.total}`;
+  } else shown = JSON.stringify(v);
+  return p.message ? `${shown} ${p.message}` : shown;
 }
 
 function isoOrNull(date: Date | null): string | null {
@@ -65,7 +103,7 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
-export function tasksTable(tasks: readonly Task[]): string {
+export function tasksTable(tasks: readonly TaskListItem[]): string {
   const rows = tasks.map((t) => [
     String(t.id),
     t.name,
@@ -75,13 +113,14 @@ export function tasksTable(tasks: readonly Task[]): string {
     `${t.attempts}/${t.maxAttempts}`,
     isoSeconds(t.runAt),
     isoSeconds(t.createdAt),
+    shorten(progressText(t.progress), 24),
     shorten(remark(t), 60),
   ]);
-  return table(['ID', 'NAME', 'STATUS', 'QUEUE', 'PRI', 'ATTEMPTS', 'RUN AT', 'CREATED', 'NOTE / ERROR'], rows, [0, 4]);
+  return table(['ID', 'NAME', 'STATUS', 'QUEUE', 'PRI', 'ATTEMPTS', 'RUN AT', 'CREATED', 'PROGRESS', 'NOTE / ERROR'], rows, [0, 4]);
 }
 
 /** The error when it explains the status (failed, or waiting to retry); otherwise the note. */
-function remark(t: Task): string {
+function remark(t: TaskListItem): string {
   if (t.cancelRequested) return 'cancel requested';
   if (t.status === 'FAILED' || t.status === 'WAITING') return t.error ?? t.note ?? '';
   return t.note ?? t.error ?? '';
@@ -113,6 +152,7 @@ export function taskDetails(t: Task): string {
     ['note', t.note ?? '-'],
     ['locked by', t.lockedBy ? `${t.lockedBy.workerId} (host ${t.lockedBy.host}, pid ${t.lockedBy.pid})` : '-'],
     ['lease until', when(t.leaseExpiresAt)],
+    ['progress', t.progress ? `${progressText(t.progress)} (at ${t.progress.at.toISOString()})` : '-'],
     ['payload', JSON.stringify(t.payload)],
     ['result', t.result === null ? '-' : JSON.stringify(t.result)],
     ['error', t.error ?? '-'],

@@ -1,7 +1,7 @@
 // The client edge of task queries: validates a TaskQuery once, turns the opaque cursor into a keyset
 // position and back, and runs bulk actions in short steps. The Taskmill methods call these.
 import { InvalidInputError, InvalidTransitionError, TaskNotFoundError } from '../model/errors.js';
-import type { BulkAction, BulkResult, BulkTarget, TaskListItem, TaskQuery, TaskQueryFilter } from '../model/query.js';
+import type { BulkAction, BulkResult, BulkTarget, TaskListItem, TaskPage, TaskQuery, TaskQueryFilter } from '../model/query.js';
 import { isTaskStatus, type TaskStatus } from '../model/task.js';
 import { checkScheduleName } from '../scheduler/reconcile.js';
 import type { Store, TaskKey, TaskPageRequest } from '../store/store.js';
@@ -132,6 +132,68 @@ export function toPageRequest(input: TaskQuery | undefined): TaskPageRequest {
   }
   const after = q.cursor === undefined || q.cursor === null || q.cursor === '' ? null : decodeCursor(q.cursor, sort, order);
   return { filter, sort, order, limit, after };
+}
+
+/** How long one page may search windows of ids before it returns what it found, with a cursor to go on. */
+export const PAGE_BUDGET_MS = 50;
+
+/**
+ * Ids one window reads. A text search reads every row it passes (no index helps a substring), and on
+ * SQLite so does a filter on two columns (one index serves it, the other is checked row by row).
+ * PostgreSQL turns the payload into text for each row, a costlier step: smaller windows.
+ */
+function windowFor(engine: Store['engine'], filter: TaskQueryFilter): number | null {
+  if (filter.text !== undefined) return engine === 'sqlite' ? 25_000 : 5_000;
+  const columns = [filter.status, filter.name, filter.queue, filter.schedule].filter((f) => f !== undefined).length;
+  return engine === 'sqlite' && columns >= 2 ? 25_000 : null;
+}
+
+/**
+ * One page as the client returns it. Most pages are one store call. A page in id order whose filter no
+ * index fully serves (see windowFor) is searched in windows of ids, newest (or oldest) first, until it is
+ * full or PAGE_BUDGET_MS has passed: then it returns the tasks found so far (possibly none) with a cursor
+ * at the window's edge, so every call stays short however rare the matches; null means the end.
+ */
+export async function runPage(
+  store: Store,
+  page: TaskPageRequest,
+  tuning: { window?: number; budgetMs?: number } = {},
+): Promise<TaskPage> {
+  const want = page.limit + 1;
+  const window = page.sort === 'id' ? (tuning.window ?? windowFor(store.engine, page.filter)) : null;
+  const finish = (rows: TaskListItem[], edge: TaskKey | null): TaskPage => {
+    const tasks = rows.slice(0, page.limit);
+    const last = tasks.at(-1);
+    if (rows.length > page.limit && last) return { tasks, nextCursor: encodeCursor(page, keyOf(last, page.sort)) };
+    return { tasks, nextCursor: edge ? encodeCursor(page, edge) : null };
+  };
+  if (window === null) return finish(await store.queryTasks({ ...page, limit: want }), null);
+
+  const { min, max } = await store.taskIdRange();
+  const deadline = performance.now() + (tuning.budgetMs ?? PAGE_BUDGET_MS);
+  const rows: TaskListItem[] = [];
+  if (page.order === 'desc') {
+    // Ids below `upper` are left to search.
+    let upper = page.after ? page.after.id : max + 1;
+    while (upper > min) {
+      const lower = Math.max(min - 1, upper - window);
+      rows.push(...(await store.queryTasks({ ...page, limit: want - rows.length, after: { id: upper, value: null }, idAbove: lower })));
+      if (rows.length >= want) break;
+      upper = lower + 1;
+      if (performance.now() > deadline && upper > min) return finish(rows, { id: upper, value: null });
+    }
+  } else {
+    // Ids above `lower` are left to search.
+    let lower = page.after ? page.after.id : min - 1;
+    while (lower < max) {
+      const upper = Math.min(max + 1, lower + window + 1);
+      rows.push(...(await store.queryTasks({ ...page, limit: want - rows.length, after: { id: lower, value: null }, idBelow: upper })));
+      if (rows.length >= want) break;
+      lower = upper - 1;
+      if (performance.now() > deadline && lower < max) return finish(rows, { id: lower, value: null });
+    }
+  }
+  return finish(rows, null);
 }
 
 export function keyOf(task: TaskListItem, sort: TaskPageRequest['sort']): TaskKey {

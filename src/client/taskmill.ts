@@ -49,8 +49,9 @@ import type {
   TaskSchemaInfo,
   TaskStats,
 } from '../model/query.js';
-import { checkBulk, checkCap, checkFilter, encodeCursor, keyOf, runBulk, toPageRequest } from './queries.js';
+import { checkBulk, checkCap, checkFilter, runBulk, runPage, toPageRequest } from './queries.js';
 import { payloadJsonSchema } from './schema.js';
+import { TaskCounts } from './task-counts.js';
 import { WebAuth } from './auth.js';
 import { TaskEvents } from '../notify/events.js';
 
@@ -313,13 +314,13 @@ export class Taskmill {
 
   // --- Task queries, bulk actions, stats, daemon status and payload schemas (the admin page, the API) ---
 
-  /** A page of tasks matching `q`, in keyset order; pass `nextCursor` back for the next page. */
+  /**
+   * A page of tasks matching `q`, in keyset order; pass `nextCursor` back for the next page. A search for
+   * rare text may return fewer tasks than `limit` (even none) with a cursor: more may follow; only a null
+   * `nextCursor` means the end (see runPage).
+   */
   async query(q: TaskQuery = {}): Promise<TaskPage> {
-    const page = toPageRequest(q);
-    const rows = await this.store.queryTasks({ ...page, limit: page.limit + 1 });
-    const tasks = rows.slice(0, page.limit);
-    const last = tasks.at(-1);
-    return { tasks, nextCursor: rows.length > page.limit && last ? encodeCursor(page, keyOf(last, page.sort)) : null };
+    return runPage(this.store, toPageRequest(q));
   }
 
   /** How many tasks match the filter, counting no further than `cap` (default 100,000): a result equal to cap means "at least". */
@@ -349,10 +350,17 @@ export class Taskmill {
     return this.store.dependants(checkId(id));
   }
 
-  /** Counts by status and by queue, completed and failed per minute over the last hour, latest failures. */
+  /**
+   * Counts by status and by queue, completed and failed per minute over the last hour, latest failures.
+   * On a table of more than 20,000 ids the counts may be up to 10 s old (see task-counts.ts); the rest is live.
+   */
   async stats(): Promise<TaskStats> {
-    return this.store.taskStats(this.clock.now());
+    this.taskCounts ??= new TaskCounts(this.store, this.logger);
+    const [counts, activity] = await Promise.all([this.taskCounts.get(), this.store.taskActivity(this.clock.now())]);
+    return { ...counts, ...activity };
   }
+
+  private taskCounts: TaskCounts | undefined;
 
   /**
    * Whether a daemon runs (a heartbeat newer than HEARTBEAT_STALE_MS), since when (the oldest live daemon's

@@ -274,8 +274,12 @@ export interface Store {
   deleteTask(id: number): Promise<void>;
   /** The tasks that name `id` among their prerequisites, by id. */
   dependants(id: number): Promise<TaskListItem[]>;
-  /** Counts by status and queue, completions and failures per minute of the hour before `now`, latest failures. */
-  taskStats(now: Date): Promise<TaskStats>;
+  /** Completions and failures per minute of the hour before `now` (zero-filled), and the latest failures. */
+  taskActivity(now: Date): Promise<Pick<TaskStats, 'perMinute' | 'latestFailures'>>;
+  /** The lowest and highest task id (0 and 0 when there is none): the range countByQueue walks. */
+  taskIdRange(): Promise<{ min: number; max: number }>;
+  /** Tasks by queue and status among ids in (afterId, upToId]: a step of counting a large table. */
+  countByQueue(afterId: number, upToId: number): Promise<QueueCount[]>;
   /** Stores the attempt's latest progress; false (nothing written) when that attempt no longer runs. */
   setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean>;
   /** When a daemon last stopped cleanly (its heartbeat removed), or null. */
@@ -334,12 +338,22 @@ export interface TaskKey {
   value: number | null;
 }
 
+export interface QueueCount {
+  queue: string;
+  status: TaskStatus;
+  n: number;
+}
+
 export interface TaskPageRequest {
   filter: TaskQueryFilter;
   sort: TaskSort;
   order: SortOrder;
   limit: number;
   after: TaskKey | null;
+  /** Only ids above this (exclusive): the client scans a large table in windows of ids (see runPage). */
+  idAbove?: number;
+  /** Only ids below this (exclusive). */
+  idBelow?: number;
 }
 
 // --- Notifications: the store's side (see src/model/notification.ts for the rest).

@@ -154,6 +154,9 @@ for (const engine of ENGINES) {
         assert.deepEqual(s.byQueue.map((q) => q.queue), ['default', 'q1']);
         assert.equal(s.perMinute.length, 60);
         assert.deepEqual(s.latestFailures, []);
+        // A small table is counted afresh on every call.
+        await p.mill.add('echo');
+        assert.equal((await p.mill.stats()).byStatus.WAITING, 3);
       } finally {
         await p.close();
       }

@@ -175,19 +175,23 @@ for (const engine of ENGINES) {
       assert.ok(item && !('output' in item) && !('result' in item) && !('errorStack' in item), 'list items leave out large fields');
     });
 
-    it('rule: stats count by status and queue, per minute of the last hour zero-filled, and the latest failures', async () => {
+    it('rule: activity counts per minute of the last hour zero-filled, and the latest failures; counts go by id range', async () => {
       await store.add([newTask('a', { queue: 'q1' }), newTask('a', { queue: 'q1' }), newTask('a', { queue: 'q2' }), newTask('a', { queue: 'q2' })], T0);
       const now = at(3 * 3_600_000 + 30_500);
       const [c1, c2, c3] = await store.claim({ lock: lock('w'), queues: null, limit: 3, now: T0, leaseMs: 3_600_000 * 4 });
       await store.complete([{ ...ref(c1!), resultJson: '1', output: [] }], new Date(now.getTime() - 5 * 60_000));
       await store.complete([{ ...ref(c2!), resultJson: '1', output: [] }], new Date(now.getTime() - 2 * 3_600_000));
       await store.fail([{ ...ref(c3!), error: 'boom', errorStack: 's', output: [], retryAt: null }], new Date(now.getTime() - 1000));
-      const s = await store.taskStats(now);
-      assert.deepEqual(s.byStatus, { WAITING: 1, STARTED: 0, COMPLETED: 2, FAILED: 1, CANCELLED: 0 });
-      assert.deepEqual(s.byQueue, [
-        { queue: 'q1', counts: { WAITING: 0, STARTED: 0, COMPLETED: 2, FAILED: 0, CANCELLED: 0 } },
-        { queue: 'q2', counts: { WAITING: 1, STARTED: 0, COMPLETED: 0, FAILED: 1, CANCELLED: 0 } },
+      const s = await store.taskActivity(now);
+      assert.deepEqual(await store.taskIdRange(), { min: 1, max: 4 });
+      const sorted = (rows: { queue: string; status: string; n: number }[]) =>
+        [...rows].sort((a, b) => a.queue.localeCompare(b.queue) || a.status.localeCompare(b.status));
+      assert.deepEqual(sorted(await store.countByQueue(0, 4)), [
+        { queue: 'q1', status: 'COMPLETED', n: 2 },
+        { queue: 'q2', status: 'FAILED', n: 1 },
+        { queue: 'q2', status: 'WAITING', n: 1 },
       ]);
+      assert.deepEqual(sorted(await store.countByQueue(2, 3)), [{ queue: 'q2', status: 'FAILED', n: 1 }]);
       assert.equal(s.perMinute.length, 60);
       assert.equal(s.perMinute[59]?.minute.getTime(), Math.floor(now.getTime() / 60_000) * 60_000);
       assert.ok(s.perMinute.every((m, i) => i === 0 || m.minute.getTime() - (s.perMinute[i - 1]?.minute.getTime() ?? 0) === 60_000));
@@ -220,6 +224,43 @@ for (const engine of ENGINES) {
       await store.removeDaemon('h:1:0');
       assert.deepEqual(await store.lastDaemonStop(), at(5000));
       assert.deepEqual(await store.listDaemons(), []);
+    });
+  });
+}
+
+// The client's windowed search (runPage) over each engine: rare matches in a large table come back in
+// short calls, possibly as short pages with a cursor, and all pages together are exactly the matches.
+for (const engine of ENGINES) {
+  const available = await engine.available();
+  describe(`windowed pages: ${engine.name}`, { skip: available ? false : 'PostgreSQL not reachable' }, () => {
+    it('rule: windows of ids, however small and whatever the budget, yield every match once, in order', async () => {
+      const { runPage, toPageRequest } = await import('../../src/client/queries.js');
+      const db = await engine.create();
+      const store = await openStore(db.url);
+      try {
+        await store.add(Array.from({ length: 60 }, (_, i) => newTask('a', { note: i % 7 === 0 ? `Needle ${i}` : 'hay' })), T0);
+        const expected = (await store.queryTasks({ filter: { text: 'needle' }, sort: 'id', order: 'asc', limit: 500, after: null })).map((t) => t.id);
+        assert.equal(expected.length, 9);
+        for (const order of ['asc', 'desc'] as const) {
+          for (const tuning of [{ window: 5 }, { window: 5, budgetMs: 0 }, { window: 1000 }]) {
+            const seen: number[] = [];
+            let cursor: string | null = null;
+            let calls = 0;
+            do {
+              const page = await runPage(store, toPageRequest({ text: 'needle', order, limit: 2, cursor }), tuning);
+              assert.ok(page.tasks.length <= 2);
+              seen.push(...page.tasks.map((t) => t.id));
+              cursor = page.nextCursor;
+              calls++;
+            } while (cursor && calls < 200);
+            assert.deepEqual(seen, order === 'asc' ? expected : [...expected].reverse(), JSON.stringify({ order, tuning }));
+            if (tuning.budgetMs === 0) assert.ok(calls > 5, 'a spent budget returns short pages with a cursor');
+          }
+        }
+      } finally {
+        await store.close();
+        await db.drop();
+      }
     });
   });
 }

@@ -3,8 +3,8 @@
 import { DependantsExistError, TaskNotFoundError, TaskRunningError } from '../../model/errors.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { Json, TaskProgress, TaskStatus } from '../../model/task.js';
-import { likePattern, mergePagesAsync, perMinuteSlots, zeroCounts } from '../query-shape.js';
-import type { AttemptRef, ExternalTransaction, TaskPageRequest } from '../store.js';
+import { likePattern, mergePagesAsync, perMinuteSlots } from '../query-shape.js';
+import type { AttemptRef, ExternalTransaction, QueueCount, TaskPageRequest } from '../store.js';
 
 type Db = ExternalTransaction;
 
@@ -117,6 +117,8 @@ async function queryOne(db: Db, page: TaskPageRequest): Promise<TaskListItem[]> 
   const desc = page.order === 'desc';
   const cmp = desc ? '<' : '>';
   const dir = desc ? 'DESC' : 'ASC';
+  if (page.idAbove !== undefined) where.push(`id > ${param(page.idAbove)}`);
+  if (page.idBelow !== undefined) where.push(`id < ${param(page.idBelow)}`);
   let order: string;
   if (page.sort === 'id') {
     if (page.after) where.push(`id ${cmp} ${param(page.after.id)}`);
@@ -175,14 +177,10 @@ export async function dependants(db: Db, id: number): Promise<TaskListItem[]> {
   return rows.map(toItem);
 }
 
-export async function taskStats(db: Db, now: Date): Promise<TaskStats> {
+export async function taskActivity(db: Db, now: Date): Promise<Pick<TaskStats, 'perMinute' | 'latestFailures'>> {
   const slots = perMinuteSlots(now);
   const from = slots[0]?.minute ?? now;
-  const [counted, minutes, failures] = await Promise.all([
-    select<{ queue: string; status: TaskStatus; n: number }>(
-      db,
-      'SELECT queue, status, count(*)::int AS n FROM tasks GROUP BY queue, status',
-    ),
+  const [minutes, failures] = await Promise.all([
     select<{ m: string; completed: number; failed: number }>(
       db,
       `SELECT (floor(extract(epoch FROM finished_at) / 60) * 60000)::bigint AS m,
@@ -193,16 +191,9 @@ export async function taskStats(db: Db, now: Date): Promise<TaskStats> {
         GROUP BY 1`,
       [from],
     ),
+    // Newest by id: tasks_by_status (status, id) read backwards, ten rows.
     select<ListRow>(db, `SELECT ${LIST_COLUMNS} FROM tasks WHERE status = 'FAILED' ORDER BY id DESC LIMIT 10`),
   ]);
-  const byStatus = zeroCounts();
-  const queues = new Map<string, Record<TaskStatus, number>>();
-  for (const r of counted) {
-    byStatus[r.status] += r.n;
-    let q = queues.get(r.queue);
-    if (!q) queues.set(r.queue, (q = zeroCounts()));
-    q[r.status] += r.n;
-  }
   const byMinute = new Map(minutes.map((r) => [Number(r.m), r]));
   for (const s of slots) {
     const r = byMinute.get(s.minute.getTime());
@@ -211,12 +202,20 @@ export async function taskStats(db: Db, now: Date): Promise<TaskStats> {
       s.failed = r.failed;
     }
   }
-  return {
-    byStatus,
-    byQueue: [...queues].sort(([a], [b]) => a.localeCompare(b)).map(([queue, counts]) => ({ queue, counts })),
-    perMinute: slots,
-    latestFailures: failures.map(toItem),
-  };
+  return { perMinute: slots, latestFailures: failures.map(toItem) };
+}
+
+export async function taskIdRange(db: Db): Promise<{ min: number; max: number }> {
+  const [row] = await select<{ min: string | null; max: string | null }>(db, 'SELECT (SELECT min(id) FROM tasks) AS min, (SELECT max(id) FROM tasks) AS max');
+  return { min: Number(row?.min ?? 0), max: Number(row?.max ?? 0) };
+}
+
+export async function countByQueue(db: Db, afterId: number, upToId: number): Promise<QueueCount[]> {
+  return select<QueueCount>(
+    db,
+    'SELECT queue, status, count(*)::int AS n FROM tasks WHERE id > $1 AND id <= $2 GROUP BY queue, status',
+    [afterId, upToId],
+  );
 }
 
 /** Writes only while the attempt named still runs. */

@@ -38,9 +38,9 @@ import * as schedules from './schedules.js';
 import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
-import type { TaskPageRequest } from '../store.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import type { QueueCount, TaskPageRequest } from '../store.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -892,8 +892,16 @@ export class PostgresStore implements Store {
     return queries.dependants(this.pool, id);
   }
 
-  async taskStats(now: Date): Promise<TaskStats> {
-    return queries.taskStats(this.pool, now);
+  async taskActivity(now: Date): Promise<Pick<TaskStats, 'perMinute' | 'latestFailures'>> {
+    return queries.taskActivity(this.pool, now);
+  }
+
+  async taskIdRange(): Promise<{ min: number; max: number }> {
+    return queries.taskIdRange(this.pool);
+  }
+
+  async countByQueue(afterId: number, upToId: number): Promise<QueueCount[]> {
+    return queries.countByQueue(this.pool, afterId, upToId);
   }
 
   async setProgress(ref: AttemptRef, progress: TaskProgress): Promise<boolean> {

@@ -4,8 +4,8 @@ import type Database from 'better-sqlite3';
 import { DependantsExistError, TaskNotFoundError, TaskRunningError } from '../../model/errors.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { Json, TaskProgress, TaskStatus } from '../../model/task.js';
-import { likePattern, mergePages, PER_MINUTE_WINDOW, perMinuteSlots, zeroCounts } from '../query-shape.js';
-import type { AttemptRef, TaskPageRequest } from '../store.js';
+import { likePattern, mergePages, PER_MINUTE_WINDOW, perMinuteSlots } from '../query-shape.js';
+import type { AttemptRef, QueueCount, TaskPageRequest } from '../store.js';
 
 /** Every column but the large ones (output, result, error_stack). */
 const LIST_COLUMNS = `id, name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms,
@@ -114,6 +114,14 @@ function queryOne(db: Database.Database, page: TaskPageRequest): TaskListItem[] 
   const desc = page.order === 'desc';
   const cmp = desc ? '<' : '>';
   const dir = desc ? 'DESC' : 'ASC';
+  if (page.idAbove !== undefined) {
+    where.push('id > ?');
+    params.push(page.idAbove);
+  }
+  if (page.idBelow !== undefined) {
+    where.push('id < ?');
+    params.push(page.idBelow);
+  }
   let order: string;
   if (page.sort === 'id') {
     if (page.after) {
@@ -174,20 +182,7 @@ export function dependants(db: Database.Database, id: number): TaskListItem[] {
   return rows.map(toItem);
 }
 
-export function taskStats(db: Database.Database, now: Date): TaskStats {
-  const byStatus = zeroCounts();
-  const queues = new Map<string, Record<TaskStatus, number>>();
-  const counted = db.prepare('SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status').all() as {
-    queue: string;
-    status: TaskStatus;
-    n: number;
-  }[];
-  for (const r of counted) {
-    byStatus[r.status] += r.n;
-    let q = queues.get(r.queue);
-    if (!q) queues.set(r.queue, (q = zeroCounts()));
-    q[r.status] += r.n;
-  }
+export function taskActivity(db: Database.Database, now: Date): Pick<TaskStats, 'perMinute' | 'latestFailures'> {
   const slots = perMinuteSlots(now);
   const from = slots[0]?.minute.getTime() ?? now.getTime() - PER_MINUTE_WINDOW;
   const minutes = db
@@ -206,15 +201,23 @@ export function taskStats(db: Database.Database, now: Date): TaskStats {
       s.failed = r.failed;
     }
   }
+  // Newest by id: tasks_by_status (status, id) read backwards, ten rows.
   const latestFailures = (
     db.prepare(`SELECT ${LIST_COLUMNS} FROM tasks WHERE status = 'FAILED' ORDER BY id DESC LIMIT 10`).all() as ListRow[]
   ).map(toItem);
-  return {
-    byStatus,
-    byQueue: [...queues].sort(([a], [b]) => a.localeCompare(b)).map(([queue, counts]) => ({ queue, counts })),
-    perMinute: slots,
-    latestFailures,
-  };
+  return { perMinute: slots, latestFailures };
+}
+
+/** Two subqueries: SQLite reads min() or max() alone from the end of the index, but both together by a scan. */
+export function taskIdRange(db: Database.Database): { min: number; max: number } {
+  const row = db.prepare('SELECT (SELECT min(id) FROM tasks) AS min, (SELECT max(id) FROM tasks) AS max').get() as { min: number | null; max: number | null };
+  return { min: row.min ?? 0, max: row.max ?? 0 };
+}
+
+export function countByQueue(db: Database.Database, afterId: number, upToId: number): QueueCount[] {
+  return db
+    .prepare('SELECT queue, status, count(*) AS n FROM tasks WHERE id > ? AND id <= ? GROUP BY queue, status')
+    .all(afterId, upToId) as QueueCount[];
 }
 
 /** Inside a write transaction; writes only while the attempt named still runs. */

@@ -210,6 +210,11 @@
       button.disabled = !(entry && entry.example !== null && entry.example !== undefined);
       button.title = button.disabled ? 'This task exports no schema with an example.' : 'Fill the payload with an example';
     }
+    var view = document.getElementById('schema-view');
+    if (view) {
+      view.hidden = !(entry && entry.jsonSchema);
+      view.querySelector('pre').textContent = entry && entry.jsonSchema ? JSON.stringify(entry.jsonSchema, null, 2) : '';
+    }
     if (info) info.textContent = entry && entry.jsonSchema ? 'This task has a payload schema: the payload is checked against it before sending.' : 'This task has no payload schema: any JSON is accepted.';
     if (document.querySelector('textarea[data-json]').value.trim() !== '') checkPayload(false);
   }

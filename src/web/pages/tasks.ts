@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { html, type SafeHtml } from '../html.js';
 import { TASK_STATUSES } from '../../model/task.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import {
   type FilterParams,
@@ -16,9 +17,9 @@ import {
   toClientQuery,
 } from './filters.js';
 import { jsonPreview, plural, progressBar, statusBadge, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, field, fields, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, field, fields, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, csrfField, live, pageHead, safeBack } from './layout.js';
-import type { TaskListItem } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 /** Counting stops here: past it the page says "10,000+" (counting millions would cost seconds). */
 export const COUNT_CAP = 10_000;
@@ -59,7 +60,7 @@ export function registerTaskList(app: FastifyInstance, deps: WebDeps): void {
     };
   });
 
-  app.post('/tasks/bulk', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/tasks/bulk', { preHandler: requireAdmin }, async (request, reply) => {
     const body = request.body;
     const action = field(body, 'action') as BulkAction;
     const back = safeBack(field(body, 'back'), '/tasks');

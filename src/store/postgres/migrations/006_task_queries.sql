@@ -10,3 +10,8 @@ CREATE INDEX tasks_by_queue ON tasks (queue, id);
 CREATE INDEX tasks_by_schedule ON tasks (schedule_name, id) WHERE schedule_name IS NOT NULL;
 CREATE INDEX tasks_by_created ON tasks USING brin (created_at);
 CREATE INDEX tasks_by_run_at ON tasks (run_at, id);
+
+-- The per-minute activity of stats reads finish times with their status: with the status in the index
+-- it never visits the table. Same rows as before (finished tasks only), so pruning uses it as it did.
+DROP INDEX tasks_finished;
+CREATE INDEX tasks_finished ON tasks (finished_at, status) WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
