@@ -10,7 +10,7 @@ import { validateTaskName } from '../worker/handlers.js';
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 500;
 /** Where `count` stops unless told otherwise: beyond it a confirmation says "more than". */
-export const DEFAULT_COUNT_CAP = 100_000;
+export const DEFAULT_COUNT_CAP = 10_000;
 const MAX_COUNT_CAP = 10_000_000;
 /** Longest free-text search. */
 const MAX_TEXT = 200;

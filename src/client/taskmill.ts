@@ -323,7 +323,7 @@ export class Taskmill {
     return runPage(this.store, toPageRequest(q));
   }
 
-  /** How many tasks match the filter, counting no further than `cap` (default 100,000): a result equal to cap means "at least". */
+  /** How many tasks match the filter, counting no further than `cap` (default 10,000): a result equal to cap means "at least". */
   async count(filter: TaskQueryFilter = {}, cap?: number): Promise<number> {
     return this.store.countTasks(checkFilter(filter), checkCap(cap));
   }

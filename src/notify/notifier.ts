@@ -168,7 +168,21 @@ export class Notifier {
         perWindow: config.notify.maxPerInterval,
       });
       if (claimed.length === 0) break;
-      for (const m of messages(channel, claimed)) {
+      const claimedAt = Date.now();
+      const batch = messages(channel, claimed);
+      for (const [i, m] of batch.entries()) {
+        // Sends are one after another: past half the lease, the rest are handed back rather than sent
+        // late, when another deliverer may already have taken them.
+        if (Date.now() - claimedAt > config.notify.lease / 2) {
+          const rest = batch.slice(i).flatMap((r) => (r.kind === 'digest' ? r.deliveries : [r.delivery]));
+          await store.deferDeliveries(
+            rest.map((d) => ({ notificationId: d.notification.id, channel: channel.name })),
+            this.owner,
+            'handed back unsent: the sends before it took half the lease',
+            this.clock.now(),
+          );
+          return result;
+        }
         const ok = await this.sendOne(channel, m);
         const n = m.kind === 'digest' ? m.deliveries.length : 1;
         if (ok) result.sent += n;

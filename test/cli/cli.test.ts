@@ -12,7 +12,7 @@ import { eventually } from '../helpers/fixtures.js';
 const TASK_KEYS = [
   'id', 'name', 'payload', 'queue', 'priority', 'status', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
   'prerequisites', 'uniqueKey', 'note', 'result', 'output', 'error', 'errorStack', 'createdAt', 'startedAt',
-  'finishedAt', 'lockedBy', 'leaseExpiresAt', 'cancelRequested', 'scheduleName', 'scheduledFor',
+  'finishedAt', 'lockedBy', 'leaseExpiresAt', 'cancelRequested', 'scheduleName', 'scheduledFor', 'progress',
 ].sort();
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -94,7 +94,7 @@ for (const engine of ENGINES) {
 
       const lines = assertOk(await p.cli('tasks')).trimEnd().split('\n');
       assert.equal(lines.length, 3);
-      assert.match(lines[0] ?? '', /^ID +NAME +STATUS +QUEUE +PRI +ATTEMPTS +RUN AT +CREATED +NOTE \/ ERROR$/);
+      assert.match(lines[0] ?? '', /^ID +NAME +STATUS +QUEUE +PRI +ATTEMPTS +RUN AT +CREATED +PROGRESS +NOTE \/ ERROR$/);
       assert.match(lines[1] ?? '', /hello +CANCELLED +default +0 +0\/3 .* to cancel$/);
       const column = (line: string | undefined) => line?.indexOf('default');
       assert.equal(column(lines[1]), column(lines[2]), 'columns line up');

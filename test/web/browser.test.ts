@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import type { Worker } from '../../src/worker/worker.js';
+import { DaemonProject } from '../helpers/daemon.js';
 import { ENGINES } from '../helpers/engines.js';
 import { ADMIN, VIEWER, startWeb, type WebFixture } from '../helpers/web.js';
 
@@ -219,6 +220,22 @@ for (const engine of ENGINES) {
       }
     });
 
+    it('cancels the ticked rows', async () => {
+      const a = await web.project.mill.add('echo', { n: 'a' }, { delay: '1 hour', note: 'tick-me' });
+      const b = await web.project.mill.add('echo', { n: 'b' }, { delay: '1 hour', note: 'tick-me' });
+      const c = await web.project.mill.add('echo', { n: 'c' }, { delay: '1 hour', note: 'tick-me' });
+      await page.goto(`${web.base}/tasks?q=tick-me`);
+      await page.check(`input[name=id][value="${a.id}"]`);
+      await page.check(`input[name=id][value="${b.id}"]`);
+      await waitText(page, 'output[data-selected-count]', /^2$/);
+      await Promise.all([page.waitForURL(/\/tasks\?q=tick-me/, { timeout: T }), page.click('#bulk button[value=cancel]')]);
+      await page.locator('.flash-ok', { hasText: /2 tasks cancelled/ }).waitFor({ timeout: T });
+      assert.equal((await web.project.mill.get(a.id))?.status, 'CANCELLED');
+      assert.equal((await web.project.mill.get(b.id))?.status, 'CANCELLED');
+      assert.equal((await web.project.mill.get(c.id))?.status, 'WAITING', 'the unticked row is left alone');
+      await web.project.mill.cancel(c.id);
+    });
+
     it('creates, pauses and runs a schedule', async () => {
       await page.goto(`${web.base}/schedules/new`);
       await page.fill('input[name=name]', 'hourly-echo');
@@ -250,6 +267,10 @@ for (const engine of ENGINES) {
       await bar.waitFor({ timeout: T });
       await page.evaluate('window.__sameDocument = true');
       writeFileSync(GATE(dir, 'stepper'), '');
+      if (engine.name === 'sqlite') {
+        await page.locator('[data-testid=progress] .progress-text', { hasText: /step/ }).waitFor({ timeout: T });
+        await shoot(page, 'task-progress-light-1280');
+      }
       const seen = new Set<number>();
       const deadline = Date.now() + T;
       while (seen.size < 3 && Date.now() < deadline) {
@@ -276,6 +297,29 @@ for (const engine of ENGINES) {
         assert.equal(await v.locator('.notice').count(), 0, 'the notice is for admins by default');
       } finally {
         await viewer.close();
+      }
+    });
+
+    it('shows a running daemon with its modules and summaries, and the banner again once it stops, without a reload', async () => {
+      const daemon = new DaemonProject({ dir: web.project.dir, database: web.project.db.url, config: { varDir: String(web.project.config.varDir) } });
+      try {
+        await page.goto(`${web.base}/daemon`);
+        await page.locator('.notice summary').waitFor({ timeout: T });
+        await page.evaluate('window.__sameDocument = true');
+        await daemon.start();
+        await page.locator('.notice').waitFor({ state: 'detached', timeout: T });
+        await page.locator('[data-live=daemons] th', { hasText: 'TaskWorker' }).first().waitFor({ timeout: T });
+        assert.equal(await page.evaluate('window.__sameDocument'), true, 'the banner went and the modules came without a reload');
+        // Summaries come over the control socket when the page is opened (not every 2 s).
+        await page.reload();
+        await page.locator('.summary h3').first().waitFor({ timeout: T });
+        if (engine.name === 'sqlite') await shoot(page, 'daemon-running-light-1280');
+        await page.evaluate('window.__sameDocument = true');
+        await daemon.ok('stop');
+        await page.locator('.notice summary').waitFor({ timeout: T });
+        assert.equal(await page.evaluate('window.__sameDocument'), true, 'the banner came back without a reload');
+      } finally {
+        assert.deepEqual(await daemon.cleanup(), [], 'no process of the daemon outlives the test');
       }
     });
 

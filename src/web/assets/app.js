@@ -22,8 +22,19 @@
     el.querySelectorAll('input[type=checkbox][name=id]:checked').forEach(function (c) { checked[c.value] = true; });
     var open = {};
     el.querySelectorAll('details[open]').forEach(function (d, i) { open[i] = true; });
+    // A focused checkbox, link or button inside keeps the focus across the swap (keyboard users).
+    var focused = el.contains(document.activeElement) ? document.activeElement : null;
+    var refocus = null;
+    if (focused && focused.matches('input[type=checkbox][name=id]')) refocus = 'input[type=checkbox][name=id][value="' + focused.value + '"]';
+    else if (focused && focused.matches('input[data-select-all]')) refocus = 'input[data-select-all]';
+    else if (focused && focused.matches('button') && focused.form) refocus = 'form[action="' + focused.form.getAttribute('action') + '"] button';
+    else if (focused && focused.matches('a[href]')) refocus = 'a[href="' + focused.getAttribute('href').replace(/"/g, '\\"') + '"]';
     el.innerHTML = markup;
     el.querySelectorAll('input[type=checkbox][name=id]').forEach(function (c) { if (checked[c.value]) c.checked = true; });
+    if (refocus) {
+      var again = el.querySelector(refocus);
+      if (again) again.focus();
+    }
     el.querySelectorAll('details').forEach(function (d, i) { if (open[i]) d.open = true; });
     updateSelection();
   }
