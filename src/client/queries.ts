@@ -23,8 +23,7 @@ const BULK_PARALLEL = 8;
 
 const SORTS = ['id', 'runAt', 'finishedAt'] as const;
 const ORDERS = ['asc', 'desc'] as const;
-const FILTER_KEYS = new Set(['status', 'name', 'queue', 'schedule', 'createdFrom', 'createdTo', 'text']);
-const PAGE_KEYS = new Set([...FILTER_KEYS, 'sort', 'order', 'limit', 'cursor']);
+const PAGE_KEYS = new Set(['status', 'name', 'queue', 'schedule', 'createdFrom', 'createdTo', 'text', 'sort', 'order', 'limit', 'cursor']);
 
 function checkKeys(input: object, allowed: Set<string>, what: string): void {
   for (const key of Object.keys(input)) {
@@ -47,7 +46,8 @@ export function checkFilter(input: unknown, what = 'task filter'): TaskQueryFilt
   if (input === undefined || input === null) return {};
   if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidInputError(`the ${what} must be an object.`);
   const q = input as Record<string, unknown>;
-  checkKeys(q, what === 'task filter' ? FILTER_KEYS : PAGE_KEYS, what);
+  // A filter given a whole query (sort, limit, cursor too) uses its filter fields: no harm in the rest.
+  checkKeys(q, PAGE_KEYS, what);
   const f: TaskQueryFilter = {};
   if (q.status !== undefined) {
     const list = Array.isArray(q.status) ? (q.status as unknown[]) : [q.status];
