@@ -1,13 +1,15 @@
 // One run of one workload on one engine, defined as in the peers harness (shared/bench/peers/bench.mjs);
 // prints one JSON line. bench/run.mjs runs it in a fresh process per run, as the peers harness does.
 //   node bench/one.mjs --engine sqlite|postgres
-//                      --workload enqueue-single|enqueue-batch|drain|drain-io|store|latency|lateness|cron
+//                      --workload enqueue-single|enqueue-batch|drain|drain-io|store|latency|lateness|cron|prune
 //                      [--concurrency 10] [--drain-timeout-s 60] [--prof DIR] [--isolation process]
 // drain-io: as drain, but each task awaits a 5 ms timer (I/O-like). store: claims and completions per
 // second on the store itself (mill.store.claim / complete in batches of 10 and of 50), no worker.
 // --isolation process|process-per-task: worker.isolation, so every handler runs in the worker's pool of
 // child processes; the handlers' hit() cannot reach the worker there, so completions are counted in
 // the store and latency figures come back as the tasks' results.
+// prune: 100,000 old finished tasks pruned (by the default retention) while a worker drains a backlog;
+// pickup latency of high-priority tasks added meanwhile, beside the same measured just before.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +49,9 @@ writeFileSync(path.join(tasksDir, 'io.mjs'), `export default async function io()
   globalThis.__taskmillBench?.hit();
 }
 `);
+// Retention bench: records its pickup latency with the phase it was added in (before or during pruning).
+writeFileSync(path.join(tasksDir, 'pickup.mjs'),
+  'export default function pickup(p) { globalThis.__taskmillBench?.hit({ phase: p.phase, ms: Date.now() - p.t }); }\n');
 // Records Date.now() - payload.t when it starts (pickup latency; for lateness t is the runAt).
 writeFileSync(path.join(tasksDir, 'latency.mjs'), isolated
   ? 'export default function latency(p) { return Date.now() - p.t; }\n'
@@ -271,6 +276,78 @@ async function drain(name) {
   return { jobs: completed, of: DRAIN_N, seconds: s, jobsPerSec: completed / s, complete: completed >= DRAIN_N,
     concurrency, workerPeakRssMB: stats?.peakRssMB, workerReadyRssMB: w.ready.rssMB, workerCpuMs: stats?.cpuMs, cpuUsPerTask, isolation: opt.isolation };
 }
+
+// ------------------------------------------------------------------ retention: prune while draining
+const PRUNE_N = 100_000, PRUNE_BACKLOG_N = 50_000, PRUNE_BEFORE_MS = 1000, PICKUP_GAP_MS = 20;
+
+/** PRUNE_N COMPLETED tasks that finished 30 days ago, written straight in SQL (the API would take minutes). */
+async function insertOldTasks(n) {
+  const old = Date.now() - 30 * 86_400_000;
+  const cols = `name, payload, queue, priority, status, run_at, attempts, max_attempts, backoff_base_ms, backoff_max_ms,
+    timeout_ms, created_at, started_at, finished_at, result, output`;
+  if (opt.engine === 'sqlite') {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(database.slice('sqlite:'.length));
+    db.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < @n)
+      INSERT INTO tasks (${cols}) SELECT 'noop', '{}', 'default', 0, 'COMPLETED', @old, 1, 3, 5000, 3600000, 60000, @old, @old, @old, 'null', '[]' FROM n`)
+      .run({ n, old });
+    db.close();
+  } else {
+    await pgAdmin(`INSERT INTO ${schema}.tasks (${cols})
+      SELECT 'noop', '{}', 'default', 0, 'COMPLETED', to_timestamp(${old / 1000}), 1, 3, 5000, 3600000, 60000,
+             to_timestamp(${old / 1000}), to_timestamp(${old / 1000}), to_timestamp(${old / 1000}), 'null', '[]'
+        FROM generate_series(1, ${n})`);
+  }
+}
+
+// A worker drains a backlog of PRUNE_BACKLOG_N noop tasks; pickup tasks (priority 100, so they jump
+// the backlog) are added every 20 ms for 1 s, then throughout mill.prune() of the PRUNE_N old ones.
+// Their pickup latency in the two phases shows how long claims wait behind the pruning batches.
+workloads.prune = async function prune() {
+  const mill = await open();
+  await insertOldTasks(PRUNE_N);
+  await enqueueBatch(mill, PRUNE_BACKLOG_N);
+  // Statistics as autovacuum would have them by now (on PostgreSQL; SQLite's planner is steered by INDEXED BY).
+  if (schema) await pgAdmin(`ANALYZE ${schema}.tasks`);
+  const w = await startWorkerProcess(Number.MAX_SAFE_INTEGER);
+  w.start();
+  await w.waitFor('started', 30000);
+  const waiting = async () => (await mill.store.counts()).WAITING;
+  let adds = 0;
+  const addPickups = async (phase, until) => {
+    for (let next = Date.now(); !until(); next += PICKUP_GAP_MS) {
+      const wait = next - Date.now();
+      if (wait > 0) await sleep(wait);
+      await mill.add('pickup', { t: Date.now(), phase }, { priority: 100 });
+      adds++;
+    }
+  };
+  const b0 = Date.now();
+  await addPickups('before', () => Date.now() - b0 >= PRUNE_BEFORE_MS);
+  const waiting0 = await waiting();
+  const adds0 = adds;
+  let pruning = true;
+  const t0 = performance.now();
+  const pruned = mill.prune().finally(() => { pruning = false; });
+  await addPickups('during', () => !pruning);
+  const report = await pruned;
+  const pruneSeconds = (performance.now() - t0) / 1000;
+  const drainedDuring = waiting0 + (adds - adds0) - (await waiting());
+  // Every pickup task handled (they jump the backlog), then the worker stops.
+  const deadline = Date.now() + 60000;
+  while (Date.now() < deadline && (await mill.list({ name: 'pickup', status: ['WAITING', 'STARTED'], limit: 1 })).length > 0) await sleep(20);
+  const stats = await w.stop();
+  await mill.close();
+  const figures = stats?.figures ?? [];
+  const phase = (p) => figures.filter((f) => f.phase === p).map((f) => f.ms);
+  const removed = report.removed.COMPLETED + report.removed.CANCELLED + report.removed.FAILED;
+  if (removed !== PRUNE_N) throw new Error(`pruned ${removed} of ${PRUNE_N}`);
+  const before = pct(phase('before')), during = pct(phase('during'));
+  return { jobs: removed, pruneSeconds, prunedPerSec: removed / pruneSeconds, drainedPerSecDuring: drainedDuring / pruneSeconds,
+    pickupsBefore: phase('before').length, pickupsDuring: phase('during').length,
+    beforeP50: before.p50, beforeP99: before.p99, beforeMax: before.max,
+    p50: during.p50, p95: during.p95, p99: during.p99, max: during.max, concurrency };
+};
 
 const fn = Object.hasOwn(workloads, opt.workload) ? workloads[opt.workload] : undefined;
 let result;

@@ -5,7 +5,7 @@
 //   npm run bench                         (= npm run build && node bench/run.mjs)
 //   node bench/run.mjs [--peers] [--all-peers] [--reps N] [--only sqlite|postgres]
 //                      [--workload W[,W…]] [--prof] [--report-only]
-// Workloads (keys of WORKLOADS below): enqueue-single, enqueue-batch, drain (c10), drain-c50,
+// Workloads (keys of WORKLOADS below): enqueue-single, enqueue-batch, drain (c10), drain-c50, prune,
 // drain-io and drain-io-c50 (handlers awaiting 5 ms; taskmill only), store (claims and completions
 // per second on the store, no worker; taskmill only), latency, lateness, cron, and pgbench (a baseline:
 // one-client `pgbench -N` average latency on a scratch database, for the add() goal); drain-iso and
@@ -59,6 +59,8 @@ const WORKLOADS = {
   lateness: { run: 'lateness' },
   cron: { run: 'cron' },
   pgbench: { baseline: true }, // not a column: run once per rep when PostgreSQL is measured
+  // Retention: 100,000 old tasks pruned while a worker (c10) drains; pickup latency before and during.
+  prune: { run: 'prune', concurrency: 10 },
 };
 const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PGBENCH_DB = 'taskmill_bench_pgbench'; // scratch: created, initialised once, dropped at the end
@@ -128,7 +130,8 @@ function runOne(col, workload) {
     return { column: col, workload, error: err.message.split('\n')[0] };
   }
 }
-const brief = (r) => (r.jobsPerSec !== undefined ? `${Math.round(r.jobsPerSec)} jobs/s${r.complete === false ? ' (partial)' : ''}`
+const brief = (r) => (r.pruneSeconds !== undefined ? `pruned ${r.jobs} in ${r.pruneSeconds.toFixed(1)} s; pickup during p50 ${r.p50} / p99 ${r.p99} / max ${r.max} ms (before: p50 ${r.beforeP50} / p99 ${r.beforeP99} / max ${r.beforeMax})`
+  : r.jobsPerSec !== undefined ? `${Math.round(r.jobsPerSec)} jobs/s${r.complete === false ? ' (partial)' : ''}`
   + (r.cpuUsPerTask !== undefined ? `, ${Math.round(r.cpuUsPerTask)} µs CPU/task` : '')
   : r.claimPerSecB10 !== undefined ? `claims ${Math.round(r.claimPerSecB10)}/s (b10) ${Math.round(r.claimPerSecB50)}/s (b50), `
     + `completions ${Math.round(r.completePerSecB10)}/s (b10) ${Math.round(r.completePerSecB50)}/s (b50)`
@@ -221,12 +224,21 @@ const FIGURES = [
   ['future-task lateness p99, ms', 'lateness', 'p99'],
   ['cron tick lateness p50, ms (start - due)', 'cron', 'p50'],
   ['cron tick lateness p99, ms', 'cron', 'p99'],
+  // Retention
+  ['prune 100,000 old tasks while draining, s', 'prune', 'pruneSeconds'],
+  ['  pruned per second', 'prune', 'prunedPerSec'],
+  ['  drain during the prune, jobs/s', 'prune', 'drainedPerSecDuring'],
+  ['  pickup p50 just before the prune, ms', 'prune', 'beforeP50'],
+  ['  pickup p99 just before the prune, ms', 'prune', 'beforeP99'],
+  ['  pickup p50 during the prune, ms', 'prune', 'p50'],
+  ['  pickup p99 during the prune, ms', 'prune', 'p99'],
+  ['  pickup max during the prune, ms', 'prune', 'max'],
 ];
 // Results from before cpuUsPerTask was measured (--report-only of an older results.json).
 for (const r of runs) if (r.workerCpuMs && r.cpuUsPerTask === undefined && r.jobs) r.cpuUsPerTask = ((r.workerCpuMs.user + r.workerCpuMs.system) * 1000) / r.jobs;
 const fmt = (x, field) => (x === undefined ? '–'
   : x.toLocaleString('en-US', field === 'avgLatencyMs' ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
-    : ['addSeconds', 'addP50Ms'].includes(field) ? { minimumFractionDigits: 1, maximumFractionDigits: 1 } : { maximumFractionDigits: 0 }));
+    : ['addSeconds', 'addP50Ms', 'pruneSeconds'].includes(field) ? { minimumFractionDigits: 1, maximumFractionDigits: 1 } : { maximumFractionDigits: 0 }));
 const cell = (col, w, field) => {
   if (skip(col, w)) return 'skipped';
   if (runs.some((r) => r.column === col && r.workload === w && r.error)) return 'error';

@@ -47,3 +47,8 @@ export { Notifier } from './notify/notifier.js';
 export type { NotifierOptions, PassReport } from './notify/notifier.js';
 export { signWebhook } from './notify/webhook.js';
 export type { Notification, NotificationKind } from './model/notification.js';
+// --- Isolated handlers (a pool of child processes) ---
+export type { IsolationMode, IsolationOptions } from './worker/isolation/isolation.js';
+// --- Web: users, tokens and sessions, through mill.auth.
+export type { SessionInfo, TokenInfo, UserInfo, WebAuth } from './client/auth.js';
+export type { UserRole } from './model/user.js';

@@ -64,7 +64,7 @@ const workerSchema = z
     /** "process": every task's handler runs in a reused child process; "process-per-task": a fresh one each. */
     isolation: z.enum(['none', 'process', 'process-per-task']).default('none'),
     /** A handler process is replaced after this many tasks. */
-    isolationMaxTasks: positiveInt.default(1000),
+    isolationMaxTasks: positiveInt.default(10_000),
     /** Heap limit of a handler process (MB); replaced once its resident memory passes it, killed while running above twice it. */
     isolationMaxRssMb: z.number().int().min(64).max(1_048_576).default(512),
     /** Between SIGTERM and SIGKILL when a handler process is ended (timeout, cancel, stop). */
@@ -227,7 +227,9 @@ const notifySchema = z
     interval: duration({ timer: true }).default(5 * 60_000),
     maxPerInterval: z.number().int().min(0).max(10_000).default(5),
     /** A host whose daemon sent no heartbeat for this long is alerted as down (heartbeats come every 10 s). */
-    daemonDownAfter: duration().default(3 * 60_000),
+    daemonDownAfter: duration()
+      .refine((ms) => ms >= 30_000, 'must be at least "30s": daemons send a heartbeat every 10 s, so less would take a running one for dead')
+      .default(3 * 60_000),
     /** A failed send is tried again after backoff · 2^(n−1), at most backoffMax, for ever. */
     backoff: duration({ timer: true }).default(10_000),
     backoffMax: duration({ timer: true }).default(10 * 60_000),

@@ -123,7 +123,12 @@ export class Notifier {
     const report: PassReport = { sent: 0, failed: 0, down: [], up: [] };
     const now = this.clock.now();
     if (this.options.watchDaemons && now.getTime() - this.lastCheck >= DAEMON_CHECK_MIN_MS) {
-      Object.assign(report, await this.checkDaemons());
+      // A failed check (the database away) must not keep what is already due from being sent.
+      try {
+        Object.assign(report, await this.checkDaemons());
+      } catch (err) {
+        this.options.log.error('checking daemon heartbeats failed; trying again next pass', { error: message(err) });
+      }
     }
     if (this.channels.length === 0) return report;
     const route = routeFor(config.notify);
@@ -131,10 +136,15 @@ export class Notifier {
     while ((await store.routeNotifications((n) => route(n).filter((c) => configured.has(c)), this.clock.now())) > 0) {
       // a burst of failures is routed 500 at a time
     }
-    const results = await Promise.all(this.channels.map((c) => this.deliver(c)));
-    for (const r of results) {
-      report.sent += r.sent;
-      report.failed += r.failed;
+    // Each channel on its own: one whose store calls fail does not stop the other.
+    const results = await Promise.allSettled(this.channels.map((c) => this.deliver(c)));
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') {
+        report.sent += r.value.sent;
+        report.failed += r.value.failed;
+      } else {
+        this.options.log.error(`delivering by ${this.channels[i]?.name} failed; trying again next pass`, { error: message(r.reason) });
+      }
     }
     if (now.getTime() - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now.getTime();
@@ -158,7 +168,21 @@ export class Notifier {
         perWindow: config.notify.maxPerInterval,
       });
       if (claimed.length === 0) break;
-      for (const m of messages(channel, claimed)) {
+      const claimedAt = Date.now();
+      const batch = messages(channel, claimed);
+      for (const [i, m] of batch.entries()) {
+        // Sends are one after another: past half the lease, the rest are handed back rather than sent
+        // late, when another deliverer may already have taken them.
+        if (Date.now() - claimedAt > config.notify.lease / 2) {
+          const rest = batch.slice(i).flatMap((r) => (r.kind === 'digest' ? r.deliveries : [r.delivery]));
+          await store.deferDeliveries(
+            rest.map((d) => ({ notificationId: d.notification.id, channel: channel.name })),
+            this.owner,
+            'handed back unsent: the sends before it took half the lease',
+            this.clock.now(),
+          );
+          return result;
+        }
         const ok = await this.sendOne(channel, m);
         const n = m.kind === 'digest' ? m.deliveries.length : 1;
         if (ok) result.sent += n;

@@ -4,6 +4,7 @@ import type { Taskmill } from '../client/taskmill.js';
 import { systemClock, type Clock } from '../model/clock.js';
 import type { Logger } from '../model/logger.js';
 import { registerApi } from './api/index.js';
+import { registerMetrics } from './metrics.js';
 import { createWebServer, type WebServer, type WebServerOptions } from './server.js';
 
 export interface ServeOptions extends Pick<WebServerOptions, 'host' | 'port' | 'pages'> {
@@ -21,7 +22,7 @@ export interface Serving {
 
 export async function serveWeb(o: ServeOptions): Promise<Serving> {
   const deps = { mill: o.mill, config: o.mill.config, logger: o.logger, clock: o.clock ?? systemClock };
-  const server = createWebServer(deps, { host: o.host, port: o.port, pages: o.pages, plugins: [registerApi] });
+  const server = createWebServer(deps, { host: o.host, port: o.port, pages: o.pages, plugins: [registerApi, registerMetrics] });
   const { url } = await server.start();
   let loginLink: string | null = null;
   try {

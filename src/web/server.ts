@@ -10,15 +10,16 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { TaskmillError } from '../model/errors.js';
+import { ConfigError, TaskmillError } from '../model/errors.js';
 import { registerAuthentication, wantsJson } from './auth/authenticate.js';
 import { registerLogin } from './auth/login.js';
 import { messagePage } from './auth/login-page.js';
 import { STATUS_BY_CODE, WebError, type ErrorBody } from './errors.js';
+import pagesPlugin from './pages/index.js';
 import type { PagesPlugin, WebDeps } from './types.js';
 
 export interface WebServerOptions {
-  /** The pages; by default src/web/pages/index.ts (a bare stand-in while that is missing). */
+  /** The pages; by default src/web/pages/index.ts. */
   pages?: PagesPlugin;
   /** Overrides web.host / web.port (`taskmill web --port`). */
   host?: string;
@@ -50,9 +51,7 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
   const web = deps.config.web;
   const host = options.host ?? web.host;
   const port = options.port ?? web.port;
-  const tls = web.tls
-    ? { cert: readFileSync(path.resolve(deps.config.baseDir, web.tls.cert)), key: readFileSync(path.resolve(deps.config.baseDir, web.tls.key)) }
-    : null;
+  const tls = web.tls ? { cert: readPem(deps, 'cert', web.tls.cert), key: readPem(deps, 'key', web.tls.key) } : null;
   const app = (tls
     ? Fastify({ https: tls, bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })
     : Fastify({ bodyLimit: deps.config.limits.payloadBytes + BODY_OVERHEAD_BYTES })) as unknown as FastifyInstance;
@@ -104,7 +103,7 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
       }
     });
     for (const plugin of options.plugins ?? []) await plugin(root, deps);
-    await root.register(options.pages ?? (await loadPages()), { deps });
+    await root.register(options.pages ?? pagesPlugin, { deps });
   });
 
   let started: Promise<{ url: string }> | null = null;
@@ -143,14 +142,12 @@ export function createWebServer(deps: WebDeps, options: WebServerOptions = {}): 
   };
 }
 
-/** The pages' plugin; a stand-in while src/web/pages/index.ts is not built. */
-async function loadPages(): Promise<PagesPlugin> {
+function readPem(deps: WebDeps, which: 'cert' | 'key', file: string): Buffer {
+  const full = path.resolve(deps.config.baseDir, file);
   try {
-    const mod = (await import(new URL('./pages/index.js', import.meta.url).href)) as { default: PagesPlugin };
-    return mod.default;
+    return readFileSync(full);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    return (await import('./pages-standin.js')).default;
+    throw new ConfigError(`cannot read web.tls.${which} (${full}): ${(err as Error).message}; give a PEM file, relative to the config file.`);
   }
 }
 

@@ -262,11 +262,13 @@ export class Worker {
     released += await this.releaseSafely(unfinished.map((r) => ref(r.task)));
     if (unfinished.length > 0) this.log.warn('released unfinished tasks back to WAITING', { ids: unfinished.map((r) => r.task.id) });
 
-    // Isolation: every handler process ends (those of released tasks were told when they were aborted).
-    await this.isolation.close();
+    // Isolation: every handler process ends (those of released tasks were told when they were
+    // aborted), while the outcomes are written.
+    const closing = this.isolation.close();
 
     // A claim that was under way returns its tasks to the pump, which hands them back (see pump).
     await this.flushFinal();
+    await closing;
     if (this.pauseTimer) clearTimeout(this.pauseTimer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;

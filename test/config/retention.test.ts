@@ -1,9 +1,9 @@
 // Retention settings: the Maintenance module's completedAfter and failedAfter, their defaults, and the
 // deprecated pruneAfter as the default of both.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { configRetention, cutoffs, retentionOf } from '../../src/config/retention.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
@@ -13,6 +13,7 @@ const DAY = 86_400_000;
 const cwd = mkdtempSync(path.join(tmpdir(), 'taskmill-retention-'));
 
 describe('retention', () => {
+  after(() => rmSync(cwd, { recursive: true, force: true }));
   it('defaults: COMPLETED and CANCELLED after 7 days, FAILED after 30', () => {
     assert.deepEqual(retentionOf({}), { COMPLETED: 7 * DAY, CANCELLED: 7 * DAY, FAILED: 30 * DAY });
     assert.deepEqual(configRetention(loadConfig({ overrides: {}, env: {}, cwd })), { COMPLETED: 7 * DAY, CANCELLED: 7 * DAY, FAILED: 30 * DAY });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { apiRoutes } from '../../src/web/api/index.js';
 import { ENGINES } from '../helpers/engines.js';
-import { ADMIN, Browser, startWeb, type WebFixture } from '../helpers/web.js';
+import { ADMIN, Browser, startWeb, VIEWER, type WebFixture } from '../helpers/web.js';
 
 interface ErrorJson {
   error: { code: string; message: string };
@@ -38,7 +38,7 @@ for (const engine of ENGINES) {
       web = await startWeb(engine, {
         users: true,
         config: { limits: { payload: 2000 } },
-        handlers: { echo: 'export default async (p: unknown) => p;', 'billing/charge': 'export default async () => 1;' },
+        handlers: { echo: 'export default async (p: unknown) => p;', 'billing/charge': 'export default async () => 1;', _shared: 'export const helper = 1;' },
       });
       admin = (await web.project.mill.auth.createToken('admin', 'ci')).token;
       viewer = (await web.project.mill.auth.createToken('viewer', 'dashboard')).token;
@@ -158,6 +158,85 @@ for (const engine of ENGINES) {
       const withToken = await b.fetch('/api/tasks', { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-csrf-token': b.csrf ?? '' } });
       assert.equal(withToken.status, 201);
       assert.equal((await call(admin, 'POST', '/api/tasks', { name: 'echo' })).status, 201);
+    });
+
+    it('lists with filters and a keyset cursor, counts, and acts in bulk by ids and by filter', async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await call(admin, 'POST', '/api/tasks', { name: 'echo', payload: { marker: `needle-${i}` }, options: { delay: '1 hour', queue: 'bulkq' } });
+        ids.push((r.json as { id: number }).id);
+      }
+      const page1 = await call(viewer, 'GET', '/api/tasks?queue=bulkq&limit=2&order=asc');
+      assert.equal(page1.status, 200, page1.text);
+      const p1 = page1.json as { tasks: { id: number }[]; nextCursor: string };
+      assert.deepEqual(p1.tasks.map((t) => t.id), ids.slice(0, 2));
+      const page2 = (await call(viewer, 'GET', `/api/tasks?queue=bulkq&limit=2&order=asc&cursor=${encodeURIComponent(p1.nextCursor)}`)).json as { tasks: { id: number }[] };
+      assert.deepEqual(page2.tasks.map((t) => t.id), ids.slice(2, 4));
+      const text = (await call(viewer, 'GET', '/api/tasks?text=needle-3')).json as { tasks: { id: number }[] };
+      assert.deepEqual(text.tasks.map((t) => t.id), [ids[3]]);
+      assert.deepEqual((await call(viewer, 'GET', '/api/tasks/count?queue=bulkq&status=WAITING')).json, { count: 5, capped: false });
+      const badStatus = await call(viewer, 'GET', '/api/tasks?status=WAITING,DONE');
+      assert.equal(badStatus.status, 400);
+      assert.match((badStatus.json as ErrorJson).error.message, /status/);
+      assert.equal((await call(viewer, 'GET', '/api/tasks?limit=501')).status, 400);
+      assert.equal((await call(viewer, 'GET', '/api/tasks?bogus=1')).status, 400);
+
+      const byIds = await call(admin, 'POST', '/api/tasks/bulk', { action: 'cancel', ids: ids.slice(0, 2) });
+      assert.deepEqual(byIds.json, { matched: 2, changed: 2 });
+      const byFilter = await call(admin, 'POST', '/api/tasks/bulk', { action: 'cancel', filter: { queue: 'bulkq' } });
+      assert.deepEqual(byFilter.json, { matched: 5, changed: 3 }, 'the cancelled two are skipped, not errors');
+      const retried = await call(admin, 'POST', '/api/tasks/bulk', { action: 'retry', filter: { queue: 'bulkq', status: ['CANCELLED'] } });
+      assert.equal((retried.json as { changed: number }).changed, 5);
+      const deleted = await call(admin, 'POST', '/api/tasks/bulk', { action: 'delete', ids: [ids[4] as number] });
+      assert.deepEqual(deleted.json, { matched: 1, changed: 1 });
+      assert.equal((await call(admin, 'POST', '/api/tasks/bulk', { action: 'explode', ids: [1] })).status, 400);
+    });
+
+    it('deletes a task (404 when missing, 409 while a live task depends on it) and lists dependants', async () => {
+      const parent = (await call(admin, 'POST', '/api/tasks', { name: 'echo', options: { delay: '1 hour' } })).json as { id: number };
+      const child = (await call(admin, 'POST', '/api/tasks', { name: 'echo', options: { after: [parent.id] } })).json as { id: number };
+      const deps = await call(viewer, 'GET', `/api/tasks/${parent.id}/dependants`);
+      assert.deepEqual((deps.json as { tasks: { id: number }[] }).tasks.map((t) => t.id), [child.id]);
+      const refused = await call(admin, 'DELETE', `/api/tasks/${parent.id}`);
+      assert.equal(refused.status, 409);
+      assert.equal((await call(admin, 'DELETE', `/api/tasks/${child.id}`)).status, 204);
+      assert.equal((await call(admin, 'DELETE', `/api/tasks/${parent.id}`)).status, 204);
+      assert.equal((await call(admin, 'DELETE', `/api/tasks/${parent.id}`)).status, 404);
+      assert.equal((await call(viewer, 'GET', '/api/tasks/999999/dependants')).status, 404);
+    });
+
+    it('answers stats, daemon status, task names and schemas; a name with tricks is refused', async () => {
+      const stats = (await call(viewer, 'GET', '/api/stats')).json as { byStatus: Record<string, number>; perMinute: unknown[] };
+      assert.equal(typeof stats.byStatus.WAITING, 'number');
+      assert.equal(stats.perMinute.length, 60);
+      const status = (await call(viewer, 'GET', '/api/daemon-status')).json as { running: boolean };
+      assert.equal(status.running, false);
+      assert.deepEqual((await call(viewer, 'GET', '/api/task-names')).json, { names: ['billing/charge', 'echo'] });
+      const schema = await call(viewer, 'GET', '/api/task-schema?name=billing/charge');
+      assert.equal(schema.status, 200, schema.text);
+      assert.equal((await call(viewer, 'GET', '/api/task-schema?name=nope')).status, 404);
+      for (const name of ['../echo', '..%2Fecho', '/etc/passwd', 'echo/..', '']) {
+        const res = await call(viewer, 'GET', `/api/task-schema?name=${name}`);
+        assert.equal(res.status, 400, `${name}: ${res.text}`);
+      }
+    });
+
+    it('refuses every non-GET route to a session without the CSRF token, and every write to a viewer session', async () => {
+      const writes = web.server.routes().filter((r) => !['GET', 'HEAD'].includes(r.method) && r.url !== '/login');
+      assert.ok(writes.some((r) => !r.url.startsWith('/api')), 'the pages\' forms are among them');
+      const adminSession = new Browser(web.base);
+      await adminSession.login(ADMIN);
+      for (const r of writes) {
+        const res = await adminSession.fetch(concrete(r.url), { method: r.method, form: { name: 'echo' } });
+        assert.equal(res.status, 403, `${r.method} ${r.url} without a CSRF token`);
+      }
+      const viewerSession = new Browser(web.base);
+      await viewerSession.login(VIEWER);
+      await viewerSession.page('/');
+      for (const r of writes.filter((w) => w.url !== '/logout')) {
+        const res = await viewerSession.fetch(concrete(r.url), { method: r.method, form: { name: 'echo', _csrf: viewerSession.csrf ?? '' } });
+        assert.equal(res.status, 403, `${r.method} ${r.url} by a viewer`);
+      }
     });
 
     it('manages schedules: save, pause, resume, run, remove; unknown ones are 404', async () => {

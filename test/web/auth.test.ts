@@ -94,6 +94,24 @@ for (const engine of ENGINES) {
       assert.ok(Number(limited.headers.get('retry-after')) > 0);
     });
 
+    it('limits failed logins per address, whatever names are tried', async () => {
+      // A fresh server: the previous test spent this address's budget on one name.
+      const fresh = await startWeb(engine);
+      try {
+        const b = new Browser(fresh.base);
+        await b.page('/login');
+        for (let i = 0; i < 10; i++) {
+          const r = await b.fetch('/login', { method: 'POST', form: { name: `guess${i}`, password: 'whatever1', _csrf: b.csrf ?? '' } });
+          assert.equal(r.status, 401);
+        }
+        const limited = await b.fetch('/login', { method: 'POST', form: { name: ADMIN.name, password: ADMIN.password, _csrf: b.csrf ?? '' } });
+        assert.equal(limited.status, 429);
+        assert.equal(b.cookies.has('taskmill_session'), false);
+      } finally {
+        await fresh.close();
+      }
+    });
+
     it('keeps no password, session id or token in clear in the database or the log', async () => {
       const b = new Browser(web.base);
       await b.login(ADMIN);

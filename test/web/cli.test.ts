@@ -3,6 +3,8 @@
 // shows the address, and a taken port is retried with back-off instead of crashing the module.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { assertError, assertOk, CLI_MAIN, startCli, type CliProcess } from '../helpers/cli.js';
@@ -49,6 +51,10 @@ describe('web commands', () => {
     assert.equal(list.includes(token), false, 'a token is shown once, never listed');
     assert.match(await p.ok('token', 'revoke', '1'), /token 1 revoked/);
     assertError(await p.cli(['token', 'revoke', '1']), 2, /no token 1/);
+    // Neither the password nor the token is anywhere in the project: database, WAL, logs.
+    const everything = filesUnder(p.dir).map((f) => readFileSync(f).toString('latin1')).join('\n');
+    assert.equal(everything.includes('a long password'), false, 'the password is stored or logged in clear');
+    assert.equal(everything.includes(token), false, 'the token is stored or logged in clear');
     assert.match(await p.ok('user', 'rm', 'ada'), /user ada removed/);
     assertError(await p.cli(['user', 'rm', 'ada']), 2, /no user named "ada"/);
     assert.match(await p.ok('users'), /no users/);
@@ -99,3 +105,10 @@ describe('web commands', () => {
     assert.equal(web?.restarts, 0, 'no crash loop: the module process stayed up');
   });
 });
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = path.join(dir, e);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}

@@ -1,6 +1,8 @@
 // Follow-ups through the worker (ctx.add): they exist if and only if their parent completed, on both
 // stores, including when the worker process is killed (SIGKILL) between the handler's return and the commit.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { Task } from '../../src/model/task.js';
 import type { Worker } from '../../src/worker/worker.js';
@@ -19,6 +21,30 @@ const HANDLERS = {
       return { a, b };
     };`,
   record: `export default async (payload) => payload;`,
+  // First run: adds, then waits until the worker gives the attempt up (its lease lost) and returns anyway.
+  stubborn: `
+    import { existsSync, writeFileSync } from 'node:fs';
+    export default async (payload, ctx) => {
+      if (existsSync(payload.marker)) {
+        await ctx.add('record', { step: 'kept' });
+        return 'second run';
+      }
+      writeFileSync(payload.marker, 'started');
+      // Refused if the attempt was given up meanwhile: it adds nothing either way.
+      await ctx.add('record', { step: 'lost' }).catch(() => undefined);
+      if (!ctx.signal.aborted) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      writeFileSync(payload.marker + '.aborted', String(ctx.signal.reason));
+      return 'finished anyway';
+    };`,
+  // The same as fanout, in the worker's pool of child processes: ctx.add crosses the channel.
+  'isolated-fanout': `
+    export const options = { isolation: 'process' };
+    export default async (payload, ctx) => {
+      const a = await ctx.add('record', { step: 'a', parent: ctx.task.id, attempt: ctx.task.attempt }, { after: [ctx.task.id] });
+      void ctx.add('record', { step: 'b', parent: ctx.task.id, attempt: ctx.task.attempt }, { after: a });
+      if (payload.throwUntil && ctx.task.attempt <= payload.throwUntil) throw new Error('failed after adding, attempt ' + ctx.task.attempt);
+      return { a };
+    };`,
   // Does not await ctx.add: the call still belongs to the attempt.
   floating: `export default async (payload, ctx) => { void ctx.add('record', { step: 'floating' }); return 'returned'; };`,
   // Every way ctx.add can be refused at once; returns what each call threw.
@@ -106,6 +132,49 @@ for (const engine of ENGINES) {
         ],
       );
       assert.deepEqual(all.map((r) => r.id), [a, b]);
+    });
+
+    it('in an isolated handler (a child process) too: none for a failed attempt, once for the one that completed', async () => {
+      const mill = await start();
+      const t = await mill.add('isolated-fanout', { throwUntil: 1 }, { maxAttempts: 2, backoff: '50ms' });
+      const done = await mill.wait(t.id, { timeout: '30s' });
+      assert.equal(done.status, 'COMPLETED', done.error ?? '');
+      assert.equal(done.attempts, 2);
+      const { a } = done.result as { a: number };
+      await eventually(async () => ((await records(p)).every((r) => r.status === 'COMPLETED') && (await records(p)).length === 2 ? true : undefined), 20_000, 'both follow-ups done');
+      const all = await records(p);
+      assert.equal(all[0]?.id, a);
+      assert.deepEqual(all.map((r) => r.payload), [
+        { step: 'a', parent: t.id, attempt: 2 },
+        { step: 'b', parent: t.id, attempt: 2 },
+      ]);
+      assert.deepEqual(all[1]?.prerequisites, [a]);
+    });
+
+    it('an attempt whose lease was lost adds none; the attempt that then completes adds its own', async () => {
+      p = await makeProject(engine, HANDLERS, { worker: { lease: '1s', pollInterval: 50 } });
+      const marker = path.join(p.dir, 'stubborn');
+      // The first worker takes one task only, so the task cannot come back to it.
+      const first = p.mill.worker({ maxTasks: 1 });
+      first.start();
+      try {
+        const t = await p.mill.add('stubborn', { marker });
+        await eventually(() => (existsSync(marker) ? true : undefined), 10_000, 'the first run');
+        const running = await p.mill.get(t.id);
+        assert.equal(running?.status, 'STARTED');
+        // As if its lease had expired and another worker were to take it: the attempt is no longer held.
+        await p.mill.store.release([{ id: t.id, workerId: running!.lockedBy!.workerId, attempt: running!.attempts }], new Date());
+        worker = p.mill.worker();
+        worker.start();
+        const done = await p.mill.wait(t.id, { timeout: '20s' });
+        assert.equal(done.result, 'second run');
+        await eventually(() => (existsSync(`${marker}.aborted`) ? true : undefined), 10_000, 'the first run aborted');
+        assert.match(readFileSync(`${marker}.aborted`, 'utf8'), /no longer holds the task/);
+        await first.whenIdle();
+        assert.deepEqual((await records(p)).map((r) => r.payload), [{ step: 'kept' }]);
+      } finally {
+        await first.stop({ timeoutMs: 1000 });
+      }
     });
 
     it('a ctx.add the handler did not await still belongs to the completion', async () => {

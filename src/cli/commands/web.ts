@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import type { Logger } from '../../model/logger.js';
 import { serveWeb } from '../../web/serve.js';
+import { notifyChannels } from '../../notify/channels.js';
+import { Notifier } from '../../notify/notifier.js';
 import { wholeNumber } from '../args.js';
 import { withMill } from '../open.js';
 import { printError, printLine } from '../output.js';
@@ -19,6 +21,12 @@ export function webCommand(program: Command): void {
         const logger = consoleLogger();
         const { server, url, loginLink } = await serveWeb({ mill, logger, host: flags.host, port });
         printLine(`taskmill web serving on ${url}`);
+        // Notifications: a page served apart from any daemon also watches the daemons' heartbeats
+        // (one alert per outage in the cluster) and delivers what is due, when a channel is configured.
+        const notifier = notifyChannels(mill.config).length > 0
+          ? new Notifier({ store: mill.store, config: mill.config, log: logger, role: 'web', watchDaemons: true })
+          : null;
+        notifier?.start();
         if (loginLink) printLine(`No user or token exists yet: log in once with ${loginLink} (valid for 24 hours)`);
         await new Promise<void>((resolve) => {
           const onSignal = () => {
@@ -29,6 +37,7 @@ export function webCommand(program: Command): void {
           process.on('SIGINT', onSignal);
           process.on('SIGTERM', onSignal);
         });
+        await notifier?.stop();
         await server.stop();
       });
     });

@@ -7,6 +7,8 @@ import type { Command } from 'commander';
 import type { Taskmill } from '../../client/taskmill.js';
 import { formatDuration } from '../../config/duration.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
+import { notifyChannels } from '../../notify/channels.js';
+import { Notifier } from '../../notify/notifier.js';
 import type { Worker } from '../../worker/worker.js';
 import { list, wholeNumber } from '../args.js';
 import { openMill } from '../open.js';
@@ -44,7 +46,14 @@ export function workCommand(program: Command): void {
       const slots = concurrency ?? mill.config.worker.concurrency;
       const only = queues.length > 0 ? `, queues ${queues.join(', ')}` : '';
       printLine(`taskmill worker ${worker.id} ready: ${slots} slots, tasks from ${tasksDir}, database ${mill.store.where}${only}`);
+      // Notifications: delivered from here too when a channel is configured (the daemon's Notifier
+      // module does it under the supervisor); claims are leased, so any number of senders is safe.
+      const notifier = notifyChannels(mill.config).length > 0
+        ? new Notifier({ store: mill.store, config: mill.config, log: stderrLogger, role: 'work' })
+        : null;
+      notifier?.start();
       await stopped;
+      await notifier?.stop();
       unwatch();
       await mill.close();
     });

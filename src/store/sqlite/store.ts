@@ -39,9 +39,9 @@ import * as schedules from './schedules.js';
 import * as queries from './queries.js';
 import type { TaskListItem, TaskQueryFilter, TaskStats } from '../../model/query.js';
 import type { TaskProgress } from '../../model/task.js';
-import type { QueueCount, TaskPageRequest } from '../store.js';
 import * as followups from './followups.js';
 import * as retention from './retention.js';
+import type { QueueCount, TaskPageRequest } from '../store.js';
 import * as users from './users.js';
 import type { SessionRecord, TokenRecord, UserRecord } from '../../model/user.js';
 import * as notifications from './notifications.js';
@@ -784,11 +784,14 @@ export class SqliteStore implements Store {
         continue;
       }
       for (;;) {
+        const started = performance.now();
         const n = await this.write(() => retention.pruneBatch(this.db, status, before));
         counts[status] += n;
         if (n < retention.PRUNE_BATCH) break;
-        // Between batches, the event loop (and other processes' writers) get their turn.
-        await new Promise((resolve) => setImmediate(resolve));
+        // Between batches the lock is left free for as long as the batch held it: a writer of another
+        // process that met the lock backs off for a few milliseconds and must find it free when it
+        // tries again (right after, pruning would take it first, and claims would starve).
+        await sleep(Math.max(2, performance.now() - started));
       }
     }
     return counts;

@@ -6,12 +6,13 @@ import { openApiDocument } from './openapi.js';
 import { type ApiRoute, registerRoutes } from './route.js';
 import { scheduleRoutes } from './schedules.js';
 import { systemRoutes } from './system.js';
+import { taskQueryRoutes } from './task-queries.js';
 import { taskRoutes } from './tasks.js';
 
 export const OPENAPI_PATH = '/api/openapi.json';
 
 export function apiRoutes(deps: WebDeps): ApiRoute[] {
-  return [...taskRoutes(deps), ...scheduleRoutes(), ...systemRoutes()];
+  return [...taskRoutes(deps), ...taskQueryRoutes(), ...scheduleRoutes(), ...systemRoutes()];
 }
 
 export function registerApi(app: FastifyInstance, deps: WebDeps): void {

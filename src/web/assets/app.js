@@ -22,8 +22,19 @@
     el.querySelectorAll('input[type=checkbox][name=id]:checked').forEach(function (c) { checked[c.value] = true; });
     var open = {};
     el.querySelectorAll('details[open]').forEach(function (d, i) { open[i] = true; });
+    // A focused checkbox, link or button inside keeps the focus across the swap (keyboard users).
+    var focused = el.contains(document.activeElement) ? document.activeElement : null;
+    var refocus = null;
+    if (focused && focused.matches('input[type=checkbox][name=id]')) refocus = 'input[type=checkbox][name=id][value="' + focused.value + '"]';
+    else if (focused && focused.matches('input[data-select-all]')) refocus = 'input[data-select-all]';
+    else if (focused && focused.matches('button') && focused.form) refocus = 'form[action="' + focused.form.getAttribute('action') + '"] button';
+    else if (focused && focused.matches('a[href]')) refocus = 'a[href="' + focused.getAttribute('href').replace(/"/g, '\\"') + '"]';
     el.innerHTML = markup;
     el.querySelectorAll('input[type=checkbox][name=id]').forEach(function (c) { if (checked[c.value]) c.checked = true; });
+    if (refocus) {
+      var again = el.querySelector(refocus);
+      if (again) again.focus();
+    }
     el.querySelectorAll('details').forEach(function (d, i) { if (open[i]) d.open = true; });
     updateSelection();
   }
@@ -209,6 +220,11 @@
     if (button) {
       button.disabled = !(entry && entry.example !== null && entry.example !== undefined);
       button.title = button.disabled ? 'This task exports no schema with an example.' : 'Fill the payload with an example';
+    }
+    var view = document.getElementById('schema-view');
+    if (view) {
+      view.hidden = !(entry && entry.jsonSchema);
+      view.querySelector('pre').textContent = entry && entry.jsonSchema ? JSON.stringify(entry.jsonSchema, null, 2) : '';
     }
     if (info) info.textContent = entry && entry.jsonSchema ? 'This task has a payload schema: the payload is checked against it before sending.' : 'This task has no payload schema: any JSON is accepted.';
     if (document.querySelector('textarea[data-json]').value.trim() !== '') checkPayload(false);

@@ -4,8 +4,9 @@
 import type { FastifyInstance } from 'fastify';
 import { html } from '../html.js';
 import type { AddOptions } from '../../client/taskmill.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, field, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, field, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, csrfField, layout, pageHead } from './layout.js';
 import { daemonNotice } from './notice.js';
 
@@ -122,7 +123,7 @@ export function registerAddTask(app: FastifyInstance, deps: WebDeps): void {
     return addPage(ctx, values, null, Number.isSafeInteger(from) && from > 0 ? from : null);
   });
 
-  app.post('/tasks/new', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/tasks/new', { preHandler: requireAdmin }, async (request, reply) => {
     const ctx = context(deps, request, reply);
     const values = readValues(request.body);
     try {
@@ -181,6 +182,7 @@ ${admin ? '' : html`<p class="warn">${VIEWER_REASON}</p>`}
     <textarea id="f-payload" name="payload" rows="10" spellcheck="false" data-json placeholder="{}"${inv('payload')}>${v.payload}</textarea>
     <div class="row"><button type="button" class="btn plain" data-example disabled title="This task exports no schema with an example.">Insert example</button><button type="button" class="btn plain" data-format-json>Format</button><span id="schema-info" class="help"></span></div>
     <p id="payload-status" class="json-status" aria-live="polite"></p>
+    <details class="schema-view" id="schema-view" hidden><summary>The task's payload schema</summary><pre></pre></details>
     ${err('payload')}
   </div>
   <fieldset>

@@ -21,8 +21,9 @@ export function registerAssets(app: FastifyInstance, dir = ASSETS_DIR): void {
     const type = TYPES[path.extname(name)];
     if (type) files.set(name, { type, body: readFileSync(path.join(dir, name)) });
   }
-  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
-    const f = files.get(request.params.file);
+  // A wildcard route: the server lets `GET /assets/*` through without a login (the login page uses it).
+  app.get<{ Params: { '*': string } }>('/assets/*', async (request, reply) => {
+    const f = files.get(request.params['*']);
     if (!f) return reply.code(404).type('text/plain; charset=utf-8').send('no such asset');
     return reply.header('cache-control', 'public, max-age=300').type(f.type).send(f.body);
   });

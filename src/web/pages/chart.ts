@@ -49,7 +49,7 @@ export function throughputChart(perMinute: readonly MinuteCount[]): SafeHtml {
     .filter(({ i }) => i % 15 === 0 || i === perMinute.length - 1)
     .map(({ m, i }) => html`<text class="axis" x="${(i === perMinute.length - 1 ? W - 8 : i === 0 ? left : left + i * slot + slot / 2).toFixed(1)}" y="${H - 6}" text-anchor="${i === perMinute.length - 1 ? 'end' : i === 0 ? 'start' : 'middle'}">${formatTime(m.minute).slice(11, 16)}</text>`);
   return html`<figure class="chart">
-<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Tasks per minute over the last hour: ${totalDone} completed, ${totalFailed} failed">${grid}${bars}${ticks}</svg>
+<div class="chart-scroll"><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Tasks per minute over the last hour: ${totalDone} completed, ${totalFailed} failed">${grid}${bars}${ticks}</svg></div>
 <figcaption><span class="key key-ok"></span>completed <strong>${totalDone.toLocaleString('en-US')}</strong> <span class="key key-fail"></span>failed <strong>${totalFailed.toLocaleString('en-US')}</strong> <span class="muted">in the last hour, per minute (UTC)</span></figcaption>
 </figure>`;
 }

@@ -1,6 +1,6 @@
 // The task list's filter as it lives in the URL (so every view can be shared) and as the client takes it.
 import { TASK_STATUSES, type TaskStatus, isTaskStatus } from '../../model/task.js';
-import type { TaskFilterQuery, TaskQuery } from './mill.js';
+import type { TaskQuery, TaskQueryFilter } from '../../model/query.js';
 
 /** The filter as text, exactly as the form and the URL carry it. */
 export interface FilterParams {
@@ -58,8 +58,8 @@ function parseTime(text: string): Date | null {
 }
 
 /** The filter part the client counts and bulk-applies to. */
-export function toClientFilter(f: FilterParams): TaskFilterQuery {
-  const out: TaskFilterQuery = {};
+export function toClientFilter(f: FilterParams): TaskQueryFilter {
+  const out: TaskQueryFilter = {};
   if (f.status.length > 0) out.status = f.status;
   if (f.name) out.name = f.name.toLowerCase();
   if (f.queue) out.queue = f.queue;

@@ -1,7 +1,6 @@
 // How the pages print values: times (absolute and relative), durations, statuses, JSON, progress.
 import { html, type SafeHtml } from '../html.js';
-import type { Json, TaskStatus } from '../../model/task.js';
-import type { Progress } from './mill.js';
+import type { Json, TaskProgress, TaskStatus } from '../../model/task.js';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -52,7 +51,7 @@ export function jsonPreview(value: Json, limit = 80): string {
 }
 
 /** The share done (0–100) a progress value stands for, if it is a number or holds `percent`/`done`+`total`. */
-export function progressPercent(p: Progress | undefined): number | null {
+export function progressPercent(p: TaskProgress | null | undefined): number | null {
   if (!p) return null;
   const v = p.value;
   if (typeof v === 'number' && Number.isFinite(v)) return Math.max(0, Math.min(100, v));
@@ -67,7 +66,7 @@ export function progressPercent(p: Progress | undefined): number | null {
 }
 
 /** A native <progress> (no inline style, so the CSP holds) with its text. */
-export function progressBar(p: Progress | undefined, compact = false): SafeHtml {
+export function progressBar(p: TaskProgress | null | undefined, compact = false): SafeHtml {
   if (!p) return html``;
   const pct = progressPercent(p);
   const label = pct === null ? jsonPreview(p.value, 40) : `${Math.round(pct)} %`;

@@ -1,18 +1,18 @@
 // How a page is served: the shell around it, its live parts as JSON for the script, flash messages
-// carried over a redirect (POST-redirect-GET), and the admin guard of every write.
+// carried over a redirect (POST-redirect-GET). Writes are guarded by the server's requireAdmin.
 import type {} from '@fastify/cookie';
 import type {} from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Taskmill } from '../../client/taskmill.js';
 import { TaskmillError } from '../../model/errors.js';
-import { html, type SafeHtml } from '../html.js';
+import type { SafeHtml } from '../html.js';
 import type { Principal, WebDeps } from '../types.js';
-import type { PagesMill } from './mill.js';
-import { type Flash, type Nav, layout, pageHead, VIEWER_REASON } from './layout.js';
+import { type Flash, type Nav, layout } from './layout.js';
 import { daemonNotice } from './notice.js';
 
 export interface PageContext {
   deps: WebDeps;
-  mill: PagesMill;
+  mill: Taskmill;
   principal: Principal;
   csrf: string;
   now: Date;
@@ -35,7 +35,7 @@ const FLASH_COOKIE = 'taskmill_flash';
 export function context(deps: WebDeps, request: FastifyRequest, reply: FastifyReply): PageContext {
   return {
     deps,
-    mill: deps.mill as unknown as PagesMill,
+    mill: deps.mill,
     principal: request.principal,
     csrf: reply.generateCsrf(),
     now: deps.clock.now(),
@@ -87,25 +87,6 @@ export function page(
       .type('text/html; charset=utf-8')
       .send(doc.value);
   });
-}
-
-/** Refuses a viewer's write with a page saying why (the API's guard answers JSON; a form wants a page). */
-export async function adminOnly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (request.principal?.role === 'admin') return;
-  await reply
-    .code(403)
-    .type('text/html; charset=utf-8')
-    .send(
-      layout({
-        title: 'Not allowed',
-        nav: null,
-        principal: request.principal,
-        csrf: reply.generateCsrf(),
-        notice: html``,
-        flash: null,
-        body: html`${pageHead('Not allowed')}<p>${VIEWER_REASON}</p><p><a href="/">Back to the overview</a></p>`,
-      }).value,
-    );
 }
 
 /** A write's error as the message to flash: ours say what to do; anything else is logged and summarized. */

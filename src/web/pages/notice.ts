@@ -7,12 +7,11 @@ import { daemonPaths } from '../../daemon/protocol.js';
 import { html, type SafeHtml } from '../html.js';
 import type { Principal, Role } from '../types.js';
 import { formatTime, time } from './format.js';
-import type { DaemonStatusInfo } from './mill.js';
+import type { DaemonStatus } from '../../model/query.js';
 
 /** The roles that see the notice: `web.daemonNotice.roles`, admin when unset. */
 export function noticeRoles(config: Config): readonly Role[] {
-  const web = (config as Config & { web?: { daemonNotice?: { roles?: Role[] } } }).web;
-  return web?.daemonNotice?.roles ?? ['admin'];
+  return config.web.daemonNotice.roles;
 }
 
 /** A path or argument quoted for a POSIX shell when it needs it. */
@@ -72,7 +71,7 @@ export function lastMainError(varDir: string): LoggedError | null {
 }
 
 /** The banner (empty when a daemon runs or the principal's role is not one that is told). */
-export function daemonNotice(config: Config, principal: Principal, status: DaemonStatusInfo, now: Date): SafeHtml {
+export function daemonNotice(config: Config, principal: Principal, status: DaemonStatus, now: Date): SafeHtml {
   if (status.running || !noticeRoles(config).includes(principal.role)) return html``;
   const { start, cron } = startCommands(config);
   const paths = daemonPaths(config.varDir);

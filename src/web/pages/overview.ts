@@ -7,7 +7,7 @@ import { throughputChart } from './chart.js';
 import { formatDuration, jsonPreview, statusBadge, time } from './format.js';
 import type { PageContext, PageResult } from './kit.js';
 import { live, pageHead } from './layout.js';
-import type { TaskListItem } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 export async function overviewPage(ctx: PageContext): Promise<PageResult> {
   const [stats, daemons] = await Promise.all([ctx.mill.stats(), ctx.mill.daemons()]);

@@ -6,9 +6,10 @@ import { html, type SafeHtml } from '../html.js';
 import type { ScheduleInfo } from '../../client/taskmill.js';
 import { CATCH_UP_POLICIES, OVERLAP_POLICIES } from '../../model/schedule.js';
 import type { ScheduleSpec } from '../../scheduler/reconcile.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import { formatDuration, formatTime, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, field, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, field, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, actionButton, csrfField, layout, live, pageHead } from './layout.js';
 import { daemonNotice } from './notice.js';
 
@@ -31,8 +32,8 @@ export function ruleText(s: ScheduleInfo): string {
 
 /** An interval as the form (and parseDuration) reads it back exactly. */
 function durationInput(ms: number): string {
-  for (const [unit, size] of [['days', 86_400_000], ['hours', 3_600_000], ['minutes', 60_000], ['s', 1000]] as const) {
-    if (ms % size === 0) return `${ms / size} ${unit}`;
+  for (const [unit, size] of [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size} ${unit}${ms === size ? '' : 's'}`;
   }
   return `${ms}ms`;
 }
@@ -81,7 +82,7 @@ export function registerSchedules(app: FastifyInstance, deps: WebDeps): void {
     );
   });
 
-  app.post('/schedules/save', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/schedules/save', { preHandler: requireAdmin }, async (request, reply) => {
     const ctx = context(deps, request, reply);
     const body = request.body;
     const mode = field(body, 'mode') === 'edit' ? 'edit' : 'create';
@@ -135,7 +136,7 @@ export function registerSchedules(app: FastifyInstance, deps: WebDeps): void {
     }
   });
 
-  app.post('/schedules/action', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/schedules/action', { preHandler: requireAdmin }, async (request, reply) => {
     const mill = context(deps, request, reply).mill;
     const name = field(request.body, 'name');
     const action = field(request.body, 'action');
@@ -170,11 +171,11 @@ function scheduleTable(ctx: PageContext, schedules: ScheduleInfo[]): SafeHtml {
       actionButton({ action: '/schedules/action', label, csrf: ctx.csrf, principal: ctx.principal, kind, confirm, disabledReason, fields: { name: s.name, action } });
     return html`<tr id="schedule-${s.name}" data-schedule="${s.name}">
 <th scope="row"><span class="name">${s.name}</span><div class="sub">${config ? html`<span class="badge s-info" title="${reason}">config file</span>` : html`<span class="badge s-info">api</span>`} ${s.enabled ? html`<span class="badge s-completed">active</span>` : html`<span class="badge s-cancelled">paused</span>`}</div></th>
-<td><a href="/tasks?name=${encodeURIComponent(s.task)}">${s.task}</a></td>
-<td><code>${ruleText(s)}</code><div class="sub">${s.rule.kind === 'cron' ? s.rule.timezone : 'interval'} · catch-up ${s.catchUp} · overlap ${s.overlap}</div></td>
-<td>${s.lastFiredAt ? html`${time(s.lastFiredAt, now)}${s.lastTaskId ? html` <a href="/tasks/${s.lastTaskId}">#${s.lastTaskId}</a>` : ''}` : html`<span class="muted">never</span>`}<div class="sub"><a href="/tasks?schedule=${encodeURIComponent(s.name)}">its tasks</a></div></td>
-<td>${s.lastSkippedAt ? html`${time(s.lastSkippedAt, now)}<div class="sub">${s.lastSkipReason ?? ''}${s.skippedCount > 1 ? ` (${s.skippedCount} skipped in all)` : ''}</div>` : html`<span class="muted">never</span>`}</td>
-<td>${s.next.length ? html`<ol class="next">${s.next.map((d) => html`<li><time datetime="${d.toISOString()}">${formatTime(d)}</time> <span class="muted">UTC</span></li>`)}</ol>` : html`<span class="muted">${s.enabled ? '–' : 'paused'}</span>`}</td>
+<td data-label="Task"><a href="/tasks?name=${encodeURIComponent(s.task)}">${s.task}</a></td>
+<td data-label="Rule"><code>${ruleText(s)}</code><div class="sub">${s.rule.kind === 'cron' ? s.rule.timezone : 'interval'} · catch-up ${s.catchUp} · overlap ${s.overlap}</div></td>
+<td data-label="Last run">${s.lastFiredAt ? html`${time(s.lastFiredAt, now)}${s.lastTaskId ? html` <a href="/tasks/${s.lastTaskId}">#${s.lastTaskId}</a>` : ''}` : html`<span class="muted">never</span>`}<div class="sub"><a href="/tasks?schedule=${encodeURIComponent(s.name)}">its tasks</a></div></td>
+<td data-label="Last skip">${s.lastSkippedAt ? html`${time(s.lastSkippedAt, now)}<div class="sub">${s.lastSkipReason ?? ''}${s.skippedCount > 1 ? ` (${s.skippedCount} skipped in all)` : ''}</div>` : html`<span class="muted">never</span>`}</td>
+<td data-label="Next runs">${s.next.length ? html`<ol class="next">${s.next.map((d) => html`<li><time datetime="${d.toISOString()}">${formatTime(d)}</time> <span class="muted">UTC</span></li>`)}</ol>` : html`<span class="muted">${s.enabled ? '–' : 'paused'}</span>`}</td>
 <td class="actions-cell"><div class="actions">
 ${btn('run', 'Run now', 'primary', undefined, null)}
 ${s.enabled ? btn('pause', 'Pause') : btn('resume', 'Resume')}

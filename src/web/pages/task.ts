@@ -2,12 +2,13 @@
 // one click away), output, error and stack, prerequisites and dependants, progress; and its actions.
 import type { FastifyInstance } from 'fastify';
 import { html, type SafeHtml } from '../html.js';
-import type { Json } from '../../model/task.js';
+import type { Json, Task } from '../../model/task.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import { formatDuration, formatJson, formatTime, plural, progressBar, statusBadge, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, page, redirectWithFlash } from './kit.js';
 import { actionButton, live, pageHead, safeBack } from './layout.js';
-import type { TaskListItem, TaskWithProgress } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 /** Characters of JSON shown inline; the rest is behind "show all". */
 export const JSON_INLINE_LIMIT = 20_000;
@@ -45,7 +46,7 @@ export function registerTaskDetail(app: FastifyInstance, deps: WebDeps): void {
   }
 
   for (const action of ['retry', 'cancel', 'delete'] as const) {
-    app.post<{ Params: { id: string } }>(`/tasks/:id/${action}`, { preHandler: adminOnly }, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/tasks/:id/${action}`, { preHandler: requireAdmin }, async (request, reply) => {
       const id = taskId(request.params.id);
       const back = safeBack((request.body as Record<string, unknown> | undefined)?.back, id ? `/tasks/${id}` : '/tasks');
       if (id === null) return redirectWithFlash(reply, '/tasks', { kind: 'error', text: 'Not a task id.' });
@@ -63,18 +64,44 @@ export function registerTaskDetail(app: FastifyInstance, deps: WebDeps): void {
   }
 }
 
-function jsonBlock(ctx: PageContext, task: TaskWithProgress, part: 'payload' | 'result', value: Json | null): SafeHtml {
+function jsonBlock(ctx: PageContext, task: Task, part: 'payload' | 'result', value: Json | null): SafeHtml {
   const f = formatJson(value, JSON_INLINE_LIMIT);
   return html`<pre class="json" data-testid="${part}">${f.text}</pre>${
     f.truncated ? html`<p class="hint">Showing the first ${JSON_INLINE_LIMIT.toLocaleString('en-US')} of ${f.size.toLocaleString('en-US')} characters. <a href="/tasks/${task.id}/${part}.json">Show all</a></p>` : ''
   }`;
 }
 
+/**
+ * A stack as people read it: a frame inside a module loaded from a data: URL (how TypeScript handlers
+ * are loaded at run time) names the file it came from instead of kilobytes of encoded source.
+ */
+export function readableStack(stack: string): string {
+  return stack
+    .split('\n')
+    .map((line) => {
+      const at = line.indexOf('data:text/javascript');
+      if (at < 0) return line;
+      const rest = line.slice(at);
+      const position = /(:\d+:\d+)\)?\s*$/.exec(rest)?.[1] ?? '';
+      const encoded = /filePath=([^&\s]+)/.exec(rest)?.[1];
+      let file = 'data:…';
+      if (encoded) {
+        try {
+          file = decodeURIComponent(encoded).replace(/[?#].*$/s, '');
+        } catch {
+          // not decodable: keep the placeholder
+        }
+      }
+      return `${line.slice(0, at)}${file}${position}${rest.trimEnd().endsWith(')') ? ')' : ''}`;
+    })
+    .join('\n');
+}
+
 function idLinks(ids: readonly number[]): SafeHtml {
   return ids.length ? html`${ids.map((id, i) => html`${i ? ', ' : ''}<a href="/tasks/${id}">#${id}</a>`)}` : html`<span class="muted">none</span>`;
 }
 
-function detail(ctx: PageContext, task: TaskWithProgress, dependants: TaskListItem[]): PageResult {
+function detail(ctx: PageContext, task: Task, dependants: TaskListItem[]): PageResult {
   const now = ctx.now;
   const back = `/tasks/${task.id}`;
   const canRetry = task.status === 'FAILED' || task.status === 'CANCELLED';
@@ -113,7 +140,7 @@ ${task.progress ? html`<section class="panel" aria-labelledby="h-progress"><h2 i
 <div class="detail">
   <section class="panel" aria-labelledby="h-fields"><h2 id="h-fields">Fields</h2>${fields}</section>
   <div>
-    ${task.error || task.errorStack ? html`<section aria-labelledby="h-error"><h2 id="h-error">Error</h2><pre class="error-text" data-testid="error">${task.errorStack ?? task.error}</pre></section>` : ''}
+    ${task.error || task.errorStack ? html`<section aria-labelledby="h-error"><h2 id="h-error">Error</h2><pre class="error-text" data-testid="error">${readableStack(task.errorStack ?? task.error ?? '')}</pre></section>` : ''}
     <section aria-labelledby="h-payload"><h2 id="h-payload">Payload</h2>${jsonBlock(ctx, task, 'payload', task.payload)}</section>
     <section aria-labelledby="h-result"><h2 id="h-result">Result</h2>${task.result === null && task.status !== 'COMPLETED' ? html`<p class="empty">No result yet.</p>` : jsonBlock(ctx, task, 'result', task.result)}</section>
     <section aria-labelledby="h-output"><h2 id="h-output">Output</h2>${output}</section>

@@ -2,7 +2,9 @@
 // the selected rows or on everything the filter matches (after a confirmation giving the count).
 import type { FastifyInstance } from 'fastify';
 import { html, type SafeHtml } from '../html.js';
+import { InvalidInputError } from '../../model/errors.js';
 import { TASK_STATUSES } from '../../model/task.js';
+import { requireAdmin } from '../auth/roles.js';
 import type { WebDeps } from '../types.js';
 import {
   type FilterParams,
@@ -16,9 +18,9 @@ import {
   toClientQuery,
 } from './filters.js';
 import { jsonPreview, plural, progressBar, statusBadge, time } from './format.js';
-import { type PageContext, type PageResult, adminOnly, context, errorText, field, fields, page, redirectWithFlash } from './kit.js';
+import { type PageContext, type PageResult, context, errorText, field, fields, page, redirectWithFlash } from './kit.js';
 import { VIEWER_REASON, csrfField, live, pageHead, safeBack } from './layout.js';
-import type { TaskListItem } from './mill.js';
+import type { TaskListItem } from '../../model/query.js';
 
 /** Counting stops here: past it the page says "10,000+" (counting millions would cost seconds). */
 export const COUNT_CAP = 10_000;
@@ -59,7 +61,7 @@ export function registerTaskList(app: FastifyInstance, deps: WebDeps): void {
     };
   });
 
-  app.post('/tasks/bulk', { preHandler: adminOnly }, async (request, reply) => {
+  app.post('/tasks/bulk', { preHandler: requireAdmin }, async (request, reply) => {
     const body = request.body;
     const action = field(body, 'action') as BulkAction;
     const back = safeBack(field(body, 'back'), '/tasks');
@@ -88,8 +90,15 @@ export function registerTaskList(app: FastifyInstance, deps: WebDeps): void {
 async function tasksPage(ctx: PageContext): Promise<PageResult> {
   const f = readFilter(ctx.query);
   const cursor = typeof ctx.query.cursor === 'string' && ctx.query.cursor ? ctx.query.cursor : null;
-  const [{ tasks, nextCursor }, n] = await Promise.all([ctx.mill.query(toClientQuery(f, cursor)), ctx.mill.count(toClientFilter(f), COUNT_CAP)]);
-  const region = listRegion(ctx, f, tasks, nextCursor, cursor, n);
+  let region: SafeHtml;
+  try {
+    const [{ tasks, nextCursor }, n] = await Promise.all([ctx.mill.query(toClientQuery(f, cursor)), ctx.mill.count(toClientFilter(f), COUNT_CAP)]);
+    region = listRegion(ctx, f, tasks, nextCursor, cursor, n);
+  } catch (err) {
+    // A filter the client refuses (a malformed name, a stale cursor) is said above the list, the form kept.
+    if (!(err instanceof InvalidInputError)) throw err;
+    region = html`<p class="flash flash-error" role="alert">${err.message} <a href="/tasks">Clear the filter</a></p>`;
+  }
   const admin = ctx.principal.role === 'admin';
   const dis = admin ? html`` : html` disabled title="${VIEWER_REASON}"`;
   const search = filterSearch(f);

@@ -53,7 +53,11 @@ let terminating = false;
 process.on('SIGTERM', () => {
   terminating = true;
   if (!current) process.exit(0);
-  if (!current.controller.signal.aborted) current.controller.abort(new Error('the handler process was told to stop'));
+  // The worker sends the reason (a timeout, a cancel) as a message with the signal: let it win.
+  const task = current;
+  setTimeout(() => {
+    if (!task.controller.signal.aborted) task.controller.abort(new Error('the handler process was told to stop'));
+  }, 50).unref();
 });
 
 process.on('message', (message: ToChild) => {
@@ -62,6 +66,8 @@ process.on('message', (message: ToChild) => {
       void run(message);
       break;
     case 'abort':
+      // The attempt is over for the worker: this process ends once the handler returns.
+      terminating = true;
       if (current && !current.controller.signal.aborted) current.controller.abort(fromWire(message.reason));
       break;
     case 'reply': {

@@ -26,6 +26,8 @@ export class HandlerProcess {
   readonly pid: number | undefined;
   /** Tasks this process finished. */
   tasks = 0;
+  /** Replaced after this many tasks (the pool's limit, spread a little). */
+  maxTasks = Number.POSITIVE_INFINITY;
   /** Handlers it loaded (told once per version), with the isolation each asks for. */
   readonly loaded = new Map<string, IsolationMode | null>();
   /** Resolves once the process said it is ready; rejects (and the process is killed) if it never does. */

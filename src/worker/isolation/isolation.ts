@@ -21,7 +21,7 @@ export interface IsolationOptions {
 }
 
 /** The config's defaults (src/config/schema.ts), for a worker made without them. */
-export const DEFAULT_ISOLATION: IsolationOptions = { mode: 'none', maxTasks: 1000, maxRssMb: 512, killGraceMs: 5_000 };
+export const DEFAULT_ISOLATION: IsolationOptions = { mode: 'none', maxTasks: 10_000, maxRssMb: 512, killGraceMs: 5_000 };
 
 const RANK: Record<IsolationMode, number> = { none: 0, process: 1, 'process-per-task': 2 };
 

@@ -102,7 +102,8 @@ export class ProcessPool {
 
   private acquire(fresh: boolean, signal: AbortSignal): Promise<HandlerProcess> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const i = this.idle.findIndex((p) => !fresh || p.tasks === 0);
+    // The most recently used first: its caches are warm, and under a light load the others rest.
+    const i = this.idle.findLastIndex((p) => !fresh || p.tasks === 0);
     if (i >= 0) return Promise.resolve(this.idle.splice(i, 1)[0] as HandlerProcess);
     return new Promise((resolve, reject) => {
       // A timeout or cancel while it waits: it leaves the queue, and no process is spent on it.
@@ -166,6 +167,7 @@ export class ProcessPool {
   private async start(): Promise<void> {
     this.starting++;
     const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb);
+    proc.maxTasks = Math.max(1, Math.round(this.options.maxTasks * (1 - 0.1 * Math.random())));
     proc.onRawLine = this.stray(proc);
     this.started++;
     this.all.add(proc);
@@ -178,6 +180,8 @@ export class ProcessPool {
       await proc.ready;
     } catch (err) {
       this.starting--;
+      // Killed by close() while starting: not a failure to start.
+      if (this.closed) return;
       // Never reused, and the next start waits: a broken setup must not spawn in a loop.
       void proc.kill(0);
       this.startFailures++;
@@ -288,8 +292,8 @@ export class ProcessPool {
       ? 'the worker is stopping'
       : retire
         ? 'a fresh process per task'
-        : proc.tasks >= maxTasks
-          ? `it ran ${proc.tasks} tasks (worker.isolationMaxTasks)`
+        : proc.tasks >= proc.maxTasks
+          ? `it ran ${proc.tasks} tasks (worker.isolationMaxTasks ${maxTasks}, less up to 10 % so processes are not all replaced at once)`
           : rssBytes > maxRssMb * MB
             ? `its memory (${Math.round(rssBytes / MB)} MB) passed worker.isolationMaxRssMb (${maxRssMb} MB)`
             : this.idle.length >= size
