@@ -37,6 +37,8 @@ export type {
 export { defineTask } from './worker/handlers.js';
 export type { DefinedTask } from './worker/handlers.js';
 export { HEARTBEAT_STALE_MS } from './model/daemon.js';
+/** Where `count` stops when given no cap; a count equal to it means "at least". */
+export { DEFAULT_COUNT_CAP } from './client/queries.js';
 // Follow-ups and retention
 export type { PruneOptions, PruneReport } from './client/taskmill.js';
 export type { FollowUp, PrunableStatus, PruneRequest } from './store/store.js';

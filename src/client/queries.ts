@@ -18,11 +18,12 @@ const MAX_TEXT = 200;
 export const MAX_BULK_IDS = 10_000;
 /** Tasks one step of a bulk action by filter reads; each action is its own short transaction. */
 const BULK_STEP = 500;
+/** Retries or cancels in flight at once on PostgreSQL. */
+const BULK_PARALLEL = 8;
 
 const SORTS = ['id', 'runAt', 'finishedAt'] as const;
 const ORDERS = ['asc', 'desc'] as const;
-const FILTER_KEYS = new Set(['status', 'name', 'queue', 'schedule', 'createdFrom', 'createdTo', 'text']);
-const PAGE_KEYS = new Set([...FILTER_KEYS, 'sort', 'order', 'limit', 'cursor']);
+const PAGE_KEYS = new Set(['status', 'name', 'queue', 'schedule', 'createdFrom', 'createdTo', 'text', 'sort', 'order', 'limit', 'cursor']);
 
 function checkKeys(input: object, allowed: Set<string>, what: string): void {
   for (const key of Object.keys(input)) {
@@ -45,7 +46,8 @@ export function checkFilter(input: unknown, what = 'task filter'): TaskQueryFilt
   if (input === undefined || input === null) return {};
   if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidInputError(`the ${what} must be an object.`);
   const q = input as Record<string, unknown>;
-  checkKeys(q, what === 'task filter' ? FILTER_KEYS : PAGE_KEYS, what);
+  // A filter given a whole query (sort, limit, cursor too) uses its filter fields: no harm in the rest.
+  checkKeys(q, PAGE_KEYS, what);
   const f: TaskQueryFilter = {};
   if (q.status !== undefined) {
     const list = Array.isArray(q.status) ? (q.status as unknown[]) : [q.status];
@@ -263,9 +265,18 @@ export async function runBulk(store: Store, action: BulkAction, target: BulkTarg
     result.matched++;
     if (r === 'changed') result.changed++;
   };
+  // PostgreSQL runs retries and cancels a few at a time (each waits a round trip and a commit; row locks
+  // keep them apart, a deadlock between a task and its dependant is retried by the store). Deletes stay
+  // one by one, newest first, so a chain is seen without its dependants.
+  const parallel = store.engine === 'postgres' && action !== 'delete' ? BULK_PARALLEL : 1;
+  const applyAll = async (ids: readonly number[]) => {
+    for (let i = 0; i < ids.length; i += parallel) {
+      const results = await Promise.all(ids.slice(i, i + parallel).map((id) => applyOne(store, action, id, now)));
+      results.forEach(tally);
+    }
+  };
   if ('ids' in target) {
-    const ids = [...target.ids].sort((a, b) => (action === 'delete' ? b - a : a - b));
-    for (const id of ids) tally(await applyOne(store, action, id, now));
+    await applyAll([...target.ids].sort((a, b) => (action === 'delete' ? b - a : a - b)));
     return result;
   }
   const filter = target.filter;
@@ -276,12 +287,9 @@ export async function runBulk(store: Store, action: BulkAction, target: BulkTarg
   let after: TaskKey | null = order === 'desc' ? { id: newest.id + 1, value: null } : null;
   for (;;) {
     const page = await store.queryTasks({ filter, sort: 'id', order, limit: BULK_STEP, after });
-    for (const t of page) {
-      if (t.id > newest.id) return result;
-      tally(await applyOne(store, action, t.id, now));
-    }
+    await applyAll(page.filter((t) => t.id <= newest.id).map((t) => t.id));
     const last = page.at(-1);
-    if (!last || page.length < BULK_STEP) return result;
+    if (!last || page.length < BULK_STEP || last.id > newest.id) return result;
     after = { id: last.id, value: null };
   }
 }

@@ -352,7 +352,7 @@ export class Taskmill {
 
   /**
    * Counts by status and by queue, completed and failed per minute over the last hour, latest failures.
-   * On a table of more than 20,000 ids the counts may be up to 10 s old (see task-counts.ts); the rest is live.
+   * On a large table (more than 5,000 ids on SQLite, 20,000 on PostgreSQL) the counts may be up to 10 s old (see task-counts.ts); the rest is live.
    */
   async stats(): Promise<TaskStats> {
     this.taskCounts ??= new TaskCounts(this.store, this.logger);

@@ -82,6 +82,10 @@ for (const engine of ENGINES) {
         assert.equal(await p.mill.count({ name: 'echo' }), 5);
         assert.equal(await p.mill.count({}, 10), 10);
         assert.equal(await p.mill.count({ text: 'ITEM-1' }), 3, 'item-1, item-10, item-11');
+        // Given a whole query (as a page passes its URL's), count uses the filter fields.
+        const whole = { name: 'echo', sort: 'runAt', limit: 5, cursor: null } as Parameters<typeof p.mill.count>[0];
+        assert.equal(await p.mill.count(whole), 5);
+        await assert.rejects(p.mill.count({ colour: 'red' } as Parameters<typeof p.mill.count>[0]), invalid(/unknown field "colour"/));
       } finally {
         await p.close();
       }
