@@ -1,6 +1,7 @@
 // API routes over many tasks: the list (filters, sort, keyset cursor), counts, bulk actions, delete,
 // dependants, statistics; and the task names and payload schemas the add form offers.
 import { z } from 'zod';
+import { DEFAULT_COUNT_CAP } from '../../client/queries.js';
 import { TaskNotFoundError } from '../../model/errors.js';
 import { WebError } from '../errors.js';
 import { type ApiRoute, route } from './route.js';
@@ -24,14 +25,14 @@ export function taskQueryRoutes(): ApiRoute[] {
       method: 'GET',
       path: '/api/tasks/count',
       tag: 'tasks',
-      summary: 'How many tasks match the filter, counting no further than cap (default 100,000): cap means "at least"',
+      summary: 'How many tasks match the filter, counting no further than cap (default 10,000): cap means "at least"',
       write: false,
       query: countQuery,
       response: z.object({ count: z.number().int(), capped: z.boolean() }),
       handler: async ({ query, deps }) => {
         const { cap, ...filter } = query;
         const count = await deps.mill.count(filter, cap);
-        return { count, capped: cap !== undefined && count >= cap };
+        return { count, capped: count >= (cap ?? DEFAULT_COUNT_CAP) };
       },
     }),
     route({
