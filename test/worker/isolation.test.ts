@@ -39,6 +39,11 @@ const HANDLERS: Record<string, string> = {
       console.log('pid', process.pid);
       ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
     });`,
+  // Obeys its signal, after a short clean-up.
+  tidy: `${ISOLATED}
+    export default (payload: unknown, ctx: { signal: AbortSignal }) => new Promise((resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => setTimeout(() => reject(ctx.signal.reason), 300));
+    });`,
   deaf: `${ISOLATED}export default () => { console.log('pid', process.pid); return new Promise(() => {}); };`,
   // The same code runs in-process and isolated, so everything it leaves must be the same.
   parity: `
@@ -378,6 +383,22 @@ describe('isolation: parity, recycling, kills (sqlite)', () => {
     assert.match(done.error ?? '', /did not finish within its timeout of 2000 ms/);
     const pid = pidIn(done);
     await eventually(() => (alive(pid) ? undefined : true), 5_000, 'the timed-out process to be killed');
+  });
+
+  it('a process ending after a timeout is never handed to the next task: the tasks queued behind it run on their first attempt', async () => {
+    const mill = await start(undefined, { concurrency: 1, isolation: 'process' });
+    // A warm process: the timeout must strike while the handler runs, not while a process starts.
+    await mill.wait((await mill.add('pid', {})).id, { timeout: '30s' });
+    const t = await mill.add('tidy', {}, { timeout: '1s', maxAttempts: 1 });
+    const quick = await mill.addMany(Array.from({ length: 3 }, (_, n) => ({ name: 'quick', payload: { n }, options: { maxAttempts: 1 } })));
+    const done = await mill.wait(t.id, { timeout: '30s' });
+    assert.equal(done.status, 'FAILED');
+    assert.match(done.error ?? '', /did not finish within its timeout/);
+    for (const q of quick) {
+      const r = await mill.wait(q.id, { timeout: '30s' });
+      assert.equal(r.status, 'COMPLETED', `quick task ${q.id}: ${r.error}`);
+      assert.equal(r.attempts, 1);
+    }
   });
 
   it('a graceful stop lets isolated tasks finish, then ends every process', async () => {

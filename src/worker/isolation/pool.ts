@@ -103,7 +103,7 @@ export class ProcessPool {
   private acquire(fresh: boolean, signal: AbortSignal): Promise<HandlerProcess> {
     if (signal.aborted) return Promise.reject(signal.reason);
     // The most recently used first: its caches are warm, and under a light load the others rest.
-    const i = this.idle.findLastIndex((p) => !fresh || p.tasks === 0);
+    const i = this.idle.findLastIndex((p) => !p.ending && (!fresh || p.tasks === 0));
     if (i >= 0) return Promise.resolve(this.idle.splice(i, 1)[0] as HandlerProcess);
     return new Promise((resolve, reject) => {
       // A timeout or cancel while it waits: it leaves the queue, and no process is spent on it.
@@ -131,6 +131,13 @@ export class ProcessPool {
 
   /** A process free for a task: to the first waiter that can take it, or idle. */
   private offer(proc: HandlerProcess): void {
+    // One told to end (a timeout or cancel of its last task) is about to exit: it serves no one, and
+    // a replacement starts for whoever waits.
+    if (!proc.alive || proc.ending || proc.endReason !== null) {
+      void proc.kill(this.options.killGraceMs);
+      this.grow();
+      return;
+    }
     const i = this.waiters.findIndex((w) => !w.fresh || proc.tasks === 0);
     if (i >= 0) (this.waiters.splice(i, 1)[0] as Waiter).resolve(proc);
     else this.idle.push(proc);
@@ -238,7 +245,8 @@ export class ProcessPool {
           case 'done':
             finish();
             proc.tasks++;
-            this.afterTask(proc, job.fresh || proc.loaded.get(job.name) === 'process-per-task', message.rssBytes);
+            // Aborted (timeout, cancel, stop): the process was told to end and exits after this answer.
+            this.afterTask(proc, job.fresh || ctx.signal.aborted || proc.loaded.get(job.name) === 'process-per-task', message.rssBytes);
             if (message.ok) resolve(message.json === undefined ? undefined : JSON.parse(message.json));
             else reject(fromWire(message.error));
             break;
@@ -286,7 +294,13 @@ export class ProcessPool {
 
   /** Back in the pool, or ended: after its task count, above its memory limit, on request, or when the pool is full or closed. */
   private afterTask(proc: HandlerProcess, retire: boolean, rssBytes: number): void {
-    if (!proc.alive) return;
+    // Dead or ending (told to end: SIGTERM sent, or an end reason set): never offered again, so no
+    // task is handed a process about to exit; its place is free for a new one.
+    if (!proc.alive || proc.ending || proc.endReason !== null) {
+      if (proc.alive) void proc.kill(this.options.killGraceMs);
+      this.grow();
+      return;
+    }
     const { maxTasks, maxRssMb, size } = this.options;
     const why = this.closed
       ? 'the worker is stopping'
