@@ -7,7 +7,9 @@ import { afterEach, describe, it } from 'node:test';
 import { Taskmill } from '../../src/client/taskmill.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/model/logger.js';
 import type { Task } from '../../src/model/task.js';
+import { ProcessPool } from '../../src/worker/isolation/pool.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { ENGINES, tempSqlite } from '../helpers/engines.js';
 import { eventually } from '../helpers/fixtures.js';
@@ -276,6 +278,35 @@ describe('isolation: processes that cannot start (sqlite)', () => {
       return t.status === 'COMPLETED' ? t : undefined;
     }, 40_000, 'a task to run once processes start again');
     assert.equal(ok.result, 9);
+  });
+});
+
+describe('isolation: a process that cannot even be spawned', () => {
+  it('the pool closes at once: no exit ever comes, the spawn error counts as one', async () => {
+    // Node reports a failed spawn (ENOENT) with 'error' and no 'exit'.
+    const errors: string[] = [];
+    const pool = new ProcessPool({
+      tasksDir: '/nonexistent/tasks',
+      size: 1,
+      maxTasks: 10,
+      maxRssMb: 128,
+      killGraceMs: 500,
+      logger: { ...silentLogger, error: (message, context) => void errors.push(`${message} ${JSON.stringify(context)}`) },
+      execPath: '/nonexistent/taskmill-node',
+    });
+    pool.warm();
+    await eventually(() => (errors.length > 0 ? true : undefined), 5_000, 'the spawn to fail');
+    assert.match(errors[0] ?? '', /failed to start.*spawn \/nonexistent\/taskmill-node ENOENT/);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      pool.close().then(() => 'closed'),
+      new Promise((r) => {
+        timer = setTimeout(() => r('hung'), 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(closed, 'closed');
+    assert.equal(pool.processCount, 0, 'the failed process is not kept');
   });
 });
 

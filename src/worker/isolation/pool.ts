@@ -27,6 +27,8 @@ export interface PoolOptions {
   maxRssMb: number;
   killGraceMs: number;
   logger: Logger;
+  /** The Node binary the processes run (default: this process's); a seam for tests of a failing spawn. */
+  execPath?: string;
 }
 
 export interface IsolatedJob {
@@ -66,6 +68,11 @@ export class ProcessPool {
   /** Pids of the live processes (for tests and diagnostics). */
   get pids(): number[] {
     return [...this.all].flatMap((p) => (p.pid === undefined ? [] : [p.pid]));
+  }
+
+  /** Processes not yet exited, dying ones included (for tests and diagnostics). */
+  get processCount(): number {
+    return this.all.size;
   }
 
   /** Starts one process ahead of the first task (a worker that isolates every task does so when it starts). */
@@ -173,7 +180,7 @@ export class ProcessPool {
 
   private async start(): Promise<void> {
     this.starting++;
-    const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb);
+    const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb, this.options.execPath);
     proc.maxTasks = Math.max(1, Math.round(this.options.maxTasks * (1 - 0.1 * Math.random())));
     proc.onRawLine = this.stray(proc);
     this.started++;
