@@ -41,6 +41,13 @@ const HANDLERS: Record<string, string> = {
       console.log('pid', process.pid);
       ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
     });`,
+  // Calls ctx.add from a timer after it returned (a bug in a handler): it must reach no other task.
+  'late-add': `${ISOLATED}
+    export default async (payload: unknown, ctx: { add(name: string, payload: unknown): Promise<number> }) => {
+      setTimeout(() => { ctx.add('quick', { n: 99 }).then(() => console.log('late add accepted'), (e) => console.log('late add refused: ' + e.message)); }, 300);
+      return 'returned';
+    };`,
+  lingering: `${ISOLATED}export default async () => { await new Promise((r) => setTimeout(r, 1_200)); return process.pid; };`,
   // Obeys its signal, after a short clean-up.
   tidy: `${ISOLATED}
     export default (payload: unknown, ctx: { signal: AbortSignal }) => new Promise((resolve, reject) => {
@@ -430,6 +437,24 @@ describe('isolation: parity, recycling, kills (sqlite)', () => {
       assert.equal(r.status, 'COMPLETED', `quick task ${q.id}: ${r.error}`);
       assert.equal(r.attempts, 1);
     }
+  });
+
+  it("a handler's late ctx.add (from a timer, after it returned) is refused, never applied to the next task in its process", async () => {
+    const mill = await start(undefined, { concurrency: 1, isolation: 'process' });
+    const a = await mill.add('late-add', {});
+    const b = await mill.add('lingering', {});
+    const doneA = await mill.wait(a.id, { timeout: '30s' });
+    const doneB = await mill.wait(b.id, { timeout: '30s' });
+    assert.equal(doneA.status, 'COMPLETED', doneA.error ?? '');
+    assert.equal(doneB.status, 'COMPLETED', doneB.error ?? '');
+    assert.ok(worker?.isolation.pids.includes(doneB.result as number), 'B ran in the same process as A');
+    const quick = await mill.list({ name: 'quick' });
+    assert.deepEqual(quick.map((t) => t.payload), [], 'no follow-up from the late ctx.add');
+    // What the handler saw, printed during B (output between tasks belongs to the running one).
+    assert.ok(
+      doneB.output.some((l) => /late add refused: the attempt of task #\d+ has ended, so ctx\.add adds nothing now/.test(l)),
+      JSON.stringify(doneB.output),
+    );
   });
 
   it('a graceful stop lets isolated tasks finish, then ends every process', async () => {

@@ -60,6 +60,8 @@ export class ProcessPool {
   private readonly loadCrashes = new Map<string, { count: number; until: number; message: string }>();
   private memoryTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Runs handed to processes so far: each run's number tags its ctx calls. */
+  private runs = 0;
   /** Processes started so far (for tests and diagnostics). */
   started = 0;
 
@@ -215,6 +217,7 @@ export class ProcessPool {
 
   private runOn(proc: HandlerProcess, job: IsolatedJob): Promise<unknown> {
     const { ctx, output } = job;
+    const run = ++this.runs;
     this.busy.add(proc);
     this.memoryTimer ??= setInterval(() => this.checkMemory(), MEMORY_CHECK_MS).unref();
     return new Promise<unknown>((resolve, reject) => {
@@ -247,7 +250,8 @@ export class ProcessPool {
             this.loadCrashes.delete(job.name);
             break;
           case 'call':
-            void this.answer(proc, ctx, message);
+            // A call of an earlier run in this process (its handler's late timer) is not this task's.
+            if (message.run === run) void this.answer(proc, ctx, message);
             break;
           case 'done':
             finish();
@@ -276,7 +280,7 @@ export class ProcessPool {
         reject(err);
       });
       const { task, methods, fields } = describeContext(ctx);
-      const refused = proc.send({ t: 'run', name: job.name, payload: job.payload, task, methods, fields });
+      const refused = proc.send({ t: 'run', run, name: job.name, payload: job.payload, task, methods, fields });
       if (refused) {
         finish();
         this.afterTask(proc, false, 0);
