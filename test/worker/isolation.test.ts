@@ -3,13 +3,20 @@
 // kills on timeout, cancel, stop and a killed worker. `ps` confirms no handler process outlives a test.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, it } from 'node:test';
 import { Taskmill } from '../../src/client/taskmill.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/model/logger.js';
 import type { Task } from '../../src/model/task.js';
+import type { TaskContext } from '../../src/worker/handlers.js';
 import { ProcessPool } from '../../src/worker/isolation/pool.js';
+import { OutputBuffer } from '../../src/worker/output.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { ENGINES, tempSqlite } from '../helpers/engines.js';
 import { eventually } from '../helpers/fixtures.js';
@@ -314,6 +321,42 @@ describe('isolation: a process that cannot even be spawned', () => {
     clearTimeout(timer);
     assert.equal(closed, 'closed');
     assert.equal(pool.processCount, 0, 'the failed process is not kept');
+  });
+});
+
+describe('isolation: memory of finished tasks', () => {
+  it("a finished task's ctx and output are not held until its process exits", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const tasksDir = mkdtempSync(path.join(tmpdir(), 'taskmill-pool-'));
+    writeFileSync(path.join(tasksDir, 'quick.ts'), `export default async (payload: { n: number }) => { console.log('x'.repeat(1000)); return payload.n; };`);
+    const pool = new ProcessPool({ tasksDir, size: 1, maxTasks: 1_000, maxRssMb: 128, killGraceMs: 500, logger: silentLogger });
+    const outputs: WeakRef<OutputBuffer>[] = [];
+    try {
+      const runs = 40;
+      for (let n = 0; n < runs; n++) {
+        const output = new OutputBuffer();
+        outputs.push(new WeakRef(output));
+        const ctx = {
+          task: { id: n + 1, name: 'quick', attempt: 1, maxAttempts: 1, queue: 'default', note: null, scheduleName: null, scheduledFor: null },
+          signal: new AbortController().signal,
+          log: () => undefined,
+        } as unknown as TaskContext;
+        assert.equal(await pool.run({ name: 'quick', payload: { n }, ctx, output, fresh: false }), n);
+      }
+      assert.equal(pool.started, 1, 'one process served every task');
+      // A WeakRef's target is kept to the end of the job that made or read it: gc in later turns.
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+      const held = outputs.filter((w) => w.deref() !== undefined).length;
+      // Before: every one (a handler per task on the process's exit). Now a constant few at most.
+      assert.ok(held <= 2, `${held} of ${runs} finished tasks' outputs are still held`);
+    } finally {
+      await pool.close();
+      rmSync(tasksDir, { recursive: true, force: true });
+    }
   });
 });
 

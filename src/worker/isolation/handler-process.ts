@@ -37,6 +37,14 @@ export class HandlerProcess {
   /** Set when the pool decided to end it (why, for the task's error). */
   endReason: string | null = null;
   onMessage: ((message: FromChild) => void) | null = null;
+  /**
+   * Called once when it has exited (after its output was read), if set then: the task running in it
+   * sets it and clears it when done. One hook per process, not a handler per task on `exited`, so a
+   * finished task's ctx and output are not held until the process exits.
+   */
+  onExit: ((exit: Exit) => void) | null = null;
+  /** Whether `exited` has resolved (onExit was called, or would have been). */
+  gone = false;
   /** What the process writes to stdout / stderr itself (not through console), line by line. */
   onRawLine: ((stream: 'stdout' | 'stderr', line: string) => void) | null = null;
   private readonly proc: ChildProcess;
@@ -98,6 +106,10 @@ export class HandlerProcess {
       });
     });
     this.ready.catch(() => {});
+    void this.exited.then((exit) => {
+      this.gone = true;
+      this.onExit?.(exit);
+    });
     this.lines(this.proc.stdout, 'stdout');
     this.lines(this.proc.stderr, 'stderr');
   }

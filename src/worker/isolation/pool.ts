@@ -5,7 +5,7 @@ import { HandlerProcessError } from '../../model/errors.js';
 import type { Logger } from '../../model/logger.js';
 import type { TaskContext } from '../handlers.js';
 import type { OutputBuffer } from '../output.js';
-import { HandlerProcess } from './handler-process.js';
+import { type Exit, HandlerProcess } from './handler-process.js';
 import { type FromChild, fromWire, type ToChild, toWire } from './protocol.js';
 
 const MB = 1_048_576;
@@ -112,7 +112,7 @@ export class ProcessPool {
   private acquire(fresh: boolean, signal: AbortSignal): Promise<HandlerProcess> {
     if (signal.aborted) return Promise.reject(signal.reason);
     // The most recently used first: its caches are warm, and under a light load the others rest.
-    const i = this.idle.findLastIndex((p) => !p.ending && (!fresh || p.tasks === 0));
+    const i = this.idle.findLastIndex((p) => p.alive && !p.ending && (!fresh || p.tasks === 0));
     if (i >= 0) return Promise.resolve(this.idle.splice(i, 1)[0] as HandlerProcess);
     return new Promise((resolve, reject) => {
       // A timeout or cancel while it waits: it leaves the queue, and no process is spent on it.
@@ -228,6 +228,7 @@ export class ProcessPool {
         settled = true;
         ctx.signal.removeEventListener('abort', onAbort);
         proc.onMessage = null;
+        proc.onExit = null;
         proc.onRawLine = this.stray(proc);
         this.busy.delete(proc);
       };
@@ -265,7 +266,7 @@ export class ProcessPool {
             break;
         }
       };
-      void proc.exited.then((exit) => {
+      const onExit = (exit: Exit) => {
         if (settled) return;
         finish();
         // Waiters that counted on this process need another.
@@ -278,7 +279,13 @@ export class ProcessPool {
         const tail = proc.errorTail();
         err.stack = `${err.name}: ${err.message}${tail ? `\n--- its error output ---\n${tail}` : ''}`;
         reject(err);
-      });
+      };
+      proc.onExit = onExit;
+      // Gone already (between its exit and the pool noticing): the hook would never be called.
+      if (proc.gone && proc.exit) {
+        onExit(proc.exit);
+        return;
+      }
       const { task, methods, fields } = describeContext(ctx);
       const refused = proc.send({ t: 'run', run, name: job.name, payload: job.payload, task, methods, fields });
       if (refused) {
