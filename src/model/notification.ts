@@ -61,6 +61,8 @@ export interface DeliveryClaim {
   /** The storm window: at most `perWindow` single deliveries per window; the rest gather into a digest. */
   windowMs: number;
   perWindow: number;
+  /** Most deliveries one digest lists (default 1,000); one digest is claimed per window at most. */
+  digestMax?: number;
 }
 
 /** What the daemon check found and recorded (each alert written by exactly one caller in a cluster). */

@@ -27,9 +27,12 @@ export function windowOf(now: Date, windowMs: number): number {
 
 /**
  * `usedInWindow`: single deliveries of this channel already counted in the current window (by any
- * process: the engines call this under the channel's lock).
+ * process: the engines call this under the channel's lock). `digestInWindow`: a digest of this channel
+ * was sent (or is being sent) in the current window, so a backlog larger than one digest goes out
+ * one digest per window, never as a burst.
  */
-export function planClaim(candidates: readonly Candidate[], usedInWindow: number, claim: DeliveryClaim): Plan {
+export function planClaim(candidates: readonly Candidate[], usedInWindow: number, claim: DeliveryClaim, digestInWindow = false): Plan {
+  const digestMax = digestInWindow ? 0 : (claim.digestMax ?? DIGEST_MAX);
   const current = windowOf(claim.now, claim.windowMs);
   const plan: Plan = { take: [], gather: [] };
   let digests = 0;
@@ -38,7 +41,7 @@ export function planClaim(candidates: readonly Candidate[], usedInWindow: number
   for (const c of candidates) {
     if (c.mode === 'digest') {
       // A digest goes out once its window has closed, with everything gathered in it (and older ones).
-      if ((c.windowStart ?? 0) < current && digests < DIGEST_MAX) {
+      if ((c.windowStart ?? 0) < current && digests < digestMax) {
         plan.take.push({ notificationId: c.notificationId, mode: 'digest', windowStart: c.windowStart });
         digests++;
       }

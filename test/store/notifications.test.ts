@@ -140,6 +140,23 @@ for (const engine of ENGINES) {
       assert.deepEqual((await store.claimDeliveries(c(11_000))).map((d) => d.mode), ['single']);
     });
 
+    it('a backlog larger than one digest goes out one digest per window, never as a burst', async () => {
+      await failTasks(7, at(1_000));
+      await store.routeNotifications(() => ['email'], at(1_000));
+      const c = (ms: number) => deliveryClaim({ now: at(ms), perWindow: 0, windowMs: 10_000, digestMax: 3 });
+      assert.equal((await store.claimDeliveries(c(1_000))).length, 0, 'all gathered');
+      const first = await store.claimDeliveries(c(10_000));
+      assert.equal(first.length, 3);
+      // A digest that fails to send may be tried again in the same window...
+      await store.deferDeliveries(first.map((d) => ({ notificationId: d.notification.id, channel: 'email' })), 'd1', 'down', at(10_500));
+      const again = await store.claimDeliveries(c(10_500));
+      assert.equal(again.length, 3);
+      await store.markDelivered(again.map((d) => ({ notificationId: d.notification.id, channel: 'email' })), at(10_600));
+      // ...but once one went out, the next waits for the next window.
+      assert.equal((await store.claimDeliveries(c(15_000))).length, 0);
+      assert.equal((await store.claimDeliveries(c(20_000))).length, 3);
+    });
+
     it('opens an outage once per host however many check, and closes it once when the daemon returns', async () => {
       const hb = (host: string, lastSeen: Date, id = `${host}:1`) =>
         store.heartbeat({ id, host, pid: 1, startedAt: T0, lastSeen, modules: [] });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { apiRoutes } from '../../src/web/api/index.js';
 import { ENGINES } from '../helpers/engines.js';
-import { ADMIN, Browser, startWeb, type WebFixture } from '../helpers/web.js';
+import { ADMIN, Browser, startWeb, VIEWER, type WebFixture } from '../helpers/web.js';
 
 interface ErrorJson {
   error: { code: string; message: string };
@@ -218,6 +218,24 @@ for (const engine of ENGINES) {
       for (const name of ['../echo', '..%2Fecho', '/etc/passwd', 'echo/..', '']) {
         const res = await call(viewer, 'GET', `/api/task-schema?name=${name}`);
         assert.equal(res.status, 400, `${name}: ${res.text}`);
+      }
+    });
+
+    it('refuses every non-GET route to a session without the CSRF token, and every write to a viewer session', async () => {
+      const writes = web.server.routes().filter((r) => !['GET', 'HEAD'].includes(r.method) && r.url !== '/login');
+      assert.ok(writes.some((r) => !r.url.startsWith('/api')), 'the pages\' forms are among them');
+      const adminSession = new Browser(web.base);
+      await adminSession.login(ADMIN);
+      for (const r of writes) {
+        const res = await adminSession.fetch(concrete(r.url), { method: r.method, form: { name: 'echo' } });
+        assert.equal(res.status, 403, `${r.method} ${r.url} without a CSRF token`);
+      }
+      const viewerSession = new Browser(web.base);
+      await viewerSession.login(VIEWER);
+      await viewerSession.page('/');
+      for (const r of writes.filter((w) => w.url !== '/logout')) {
+        const res = await viewerSession.fetch(concrete(r.url), { method: r.method, form: { name: 'echo', _csrf: viewerSession.csrf ?? '' } });
+        assert.equal(res.status, 403, `${r.method} ${r.url} by a viewer`);
       }
     });
 

@@ -12,6 +12,8 @@ import { ADMIN, Browser, startWeb } from '../helpers/web.js';
 import { makeProject } from '../helpers/project.js';
 import { silentLogger } from '../../src/model/logger.js';
 import { systemClock } from '../../src/model/clock.js';
+import { resolveConfig } from '../../src/config/load.js';
+import { configuredModules } from '../../src/daemon/module.js';
 
 for (const engine of ENGINES) {
   const available = await engine.available();
@@ -64,6 +66,18 @@ for (const engine of ENGINES) {
 }
 
 describe('web settings', () => {
+  it('validates the web keys, and web.enabled: false turns the Web module off', () => {
+    const config = resolveConfig({}, null, '/tmp');
+    assert.deepEqual([config.web.host, config.web.port, config.web.readOnly, config.web.sessionTtl], ['127.0.0.1', 8275, false, 12 * 3_600_000]);
+    assert.throws(() => resolveConfig({ web: { port: 70_000 } }, null, '/tmp'), /web\.port/);
+    assert.throws(() => resolveConfig({ web: { tls: { cert: 'c.pem' } } }, null, '/tmp'), /web\.tls\.key/);
+    assert.throws(() => resolveConfig({ web: { sessionTtl: 'soon' } }, null, '/tmp'), /web\.sessionTtl/);
+    const web = (c: object) => configuredModules(resolveConfig(c, null, '/tmp')).find((m) => m.name === 'Web')?.enabled;
+    assert.equal(web({}), true);
+    assert.equal(web({ web: { enabled: false } }), false);
+    assert.equal(web({ daemonModules: { Web: { enabled: false } } }), false);
+  });
+
   it('web.readOnly makes every principal a viewer', async () => {
     const web = await startWeb(ENGINES[0] as (typeof ENGINES)[0], { config: { web: { readOnly: true } } });
     try {

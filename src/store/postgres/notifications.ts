@@ -131,7 +131,13 @@ export async function claimDeliveries(db: Db, claim: DeliveryClaim): Promise<Cla
     "SELECT count(*)::int AS n FROM notification_deliveries WHERE channel = $1 AND mode = 'single' AND window_start = $2",
     [claim.channel, new Date(windowOf(claim.now, claim.windowMs))],
   );
-  const plan = planClaim(candidates, count?.n ?? 0, claim);
+  const [digest] = await rows<{ d: boolean }>(
+    db,
+    `SELECT EXISTS (SELECT 1 FROM notification_deliveries WHERE channel = $1 AND mode = 'digest'
+                      AND (sent_at >= $2 OR (state = 'pending' AND lease_until >= $3))) AS d`,
+    [claim.channel, new Date(windowOf(claim.now, claim.windowMs)), claim.now],
+  );
+  const plan = planClaim(candidates, count?.n ?? 0, claim, digest?.d === true);
   if (plan.gather.length > 0) {
     await db.query(
       `UPDATE notification_deliveries d SET mode = 'digest', window_start = g.w

@@ -109,7 +109,13 @@ export function claimDeliveries(db: Db, claim: DeliveryClaim): ClaimedDelivery[]
   const { n: used } = db
     .prepare("SELECT count(*) AS n FROM notification_deliveries WHERE channel = ? AND mode = 'single' AND window_start = ?")
     .get(claim.channel, windowOf(claim.now, claim.windowMs)) as { n: number };
-  const plan = planClaim(candidates, used, claim);
+  const { d: digestInWindow } = db
+    .prepare(
+      `SELECT EXISTS (SELECT 1 FROM notification_deliveries WHERE channel = ? AND mode = 'digest'
+                        AND (sent_at >= ? OR (state = 'pending' AND lease_until >= ?))) AS d`,
+    )
+    .get(claim.channel, windowOf(claim.now, claim.windowMs), now) as { d: number };
+  const plan = planClaim(candidates, used, claim, digestInWindow === 1);
   const gather = db.prepare("UPDATE notification_deliveries SET mode = 'digest', window_start = ? WHERE notification_id = ? AND channel = ?");
   for (const g of plan.gather) gather.run(g.windowStart, g.notificationId, claim.channel);
   const take = db.prepare(`

@@ -43,6 +43,7 @@ CREATE TABLE notification_deliveries (
 );
 CREATE INDEX notification_deliveries_pending ON notification_deliveries (channel, next_at) WHERE state = 'pending';
 CREATE INDEX notification_deliveries_window ON notification_deliveries (channel, window_start) WHERE mode = 'single';
+CREATE INDEX notification_deliveries_digests ON notification_deliveries (channel, sent_at) WHERE mode = 'digest';
 
 CREATE TABLE daemon_outages (
   id          bigserial   PRIMARY KEY,
