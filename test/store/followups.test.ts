@@ -2,10 +2,12 @@
 // and only if that attempt still holds the task. Every engine must pass every test here.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import type { NewTask } from '../../src/model/task.js';
 import { openStore } from '../../src/store/open.js';
 import type { ClaimedTask, Completion, FollowUp, Store } from '../../src/store/store.js';
-import { ENGINES, type TempDatabase } from '../helpers/engines.js';
+import { ENGINES, PG_BASE_URL, type TempDatabase } from '../helpers/engines.js';
 import { newTask } from '../helpers/fixtures.js';
 
 const T0 = new Date('2026-01-01T00:00:00Z');
@@ -125,6 +127,43 @@ for (const engine of ENGINES) {
       const re = await store.get(again.id);
       assert.equal(re?.status, 'WAITING');
       assert.equal(re?.uniqueKey, 'self');
+    });
+
+    it('a follow-up whose unique key a live task holds marks none of its prerequisites as having dependants', async () => {
+      // has_dependants is internal (it lets pruning skip the dependants check): read it directly.
+      const hasDependants = async (id: number): Promise<boolean> => {
+        if (engine.name === 'sqlite') {
+          const raw = new Database(db.url.slice('sqlite:'.length), { readonly: true });
+          try {
+            return (raw.prepare('SELECT has_dependants AS h FROM tasks WHERE id = ?').get(id) as { h: number }).h === 1;
+          } finally {
+            raw.close();
+          }
+        }
+        const client = new pg.Client({ connectionString: PG_BASE_URL });
+        await client.connect();
+        try {
+          const schema = new URL(db.url).searchParams.get('schema') as string;
+          const { rows } = await client.query(`SELECT has_dependants AS h FROM ${client.escapeIdentifier(schema)}.tasks WHERE id = $1`, [id]);
+          return (rows[0] as { h: boolean }).h;
+        } finally {
+          await client.end();
+        }
+      };
+      await store.add([newTask('prereq')], T0);
+      const [prereq] = await claim(1);
+      await store.settle({ completions: [done(prereq!)], failures: [] }, null, at(5));
+      // The key's holder waits for later, so the claim below takes the parent.
+      const [holder] = await store.add([newTask('holder', { uniqueKey: 'k', runAt: at(3_600_000) })], T0);
+      await store.add([newTask('parent')], T0);
+      const [parent] = await claim(1);
+      assert.equal(parent?.name, 'parent');
+      const f = await followUp('child', { uniqueKey: 'k', prerequisites: [prereq!.id] });
+      await store.settle({ completions: [done(parent!, [f])], failures: [] }, null, at(10));
+      assert.equal((await store.get(parent!.id))?.status, 'COMPLETED');
+      assert.equal(await store.get(f.id), null, 'the live holder replaced the follow-up');
+      assert.ok(await store.get(holder!.task.id));
+      assert.equal(await hasDependants(prereq!.id), false);
     });
 
     it('a prerequisite deleted before the commit ends the follow-up FAILED, and the parent still completes', async () => {

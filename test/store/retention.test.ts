@@ -83,6 +83,29 @@ for (const engine of ENGINES) {
       assert.deepEqual(await names(), []);
     });
 
+    it('walks past kept rows older than the cutoff (protected prerequisites, other statuses) and deletes every prunable one', async () => {
+      // Six days of finished tasks: per day prunable COMPLETED, COMPLETED ones a WAITING task still
+      // names, and FAILED ones (kept longer), interleaved on finished_at; more than one batch to delete.
+      const prunable: number[] = [];
+      const kept: number[] = [];
+      for (let d = 0; d < 6; d++) {
+        prunable.push(...(await finished('p', 'COMPLETED', d, 60)));
+        kept.push(...(await finished('k', 'COMPLETED', d, 40)));
+        prunable.push(...(await finished('p', 'COMPLETED', d, 100)));
+        kept.push(...(await finished('f', 'FAILED', d, 40)));
+      }
+      const protectedIds = kept.filter((_, i) => Math.floor(i / 40) % 2 === 0);
+      const [other] = await store.add([newTask('other')], day(7));
+      const [dep] = await store.add([newTask('dep', { prerequisites: [...protectedIds, other!.task.id] })], day(7));
+      assert.equal(prunable.length, 960);
+      const removed = await store.prune({ before: { COMPLETED: day(10), CANCELLED: day(10), FAILED: day(-20) } });
+      assert.deepEqual(removed, { COMPLETED: 960, CANCELLED: 0, FAILED: 0 });
+      const left = new Set((await store.list({ limit: 10_000, order: 'asc' })).map((t) => t.id));
+      assert.deepEqual([...left].sort((a, b) => a - b), [...kept, other!.task.id, dep!.task.id].sort((a, b) => a - b));
+      // Nothing more to do: a second run finds nothing.
+      assert.deepEqual(await store.prune({ before: { COMPLETED: day(10), CANCELLED: day(10), FAILED: day(-20) } }), { COMPLETED: 0, CANCELLED: 0, FAILED: 0 });
+    });
+
     it('keeps a finished prerequisite that a WAITING dependant still names, until the dependant ends', async () => {
       const [done] = await finished('prereq', 'COMPLETED', 0);
       const [other] = await store.add([newTask('other')], day(0));

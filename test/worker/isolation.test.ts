@@ -3,11 +3,20 @@
 // kills on timeout, cancel, stop and a killed worker. `ps` confirms no handler process outlives a test.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, it } from 'node:test';
 import { Taskmill } from '../../src/client/taskmill.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/model/logger.js';
 import type { Task } from '../../src/model/task.js';
+import type { TaskContext } from '../../src/worker/handlers.js';
+import { ProcessPool } from '../../src/worker/isolation/pool.js';
+import { OutputBuffer } from '../../src/worker/output.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { ENGINES, tempSqlite } from '../helpers/engines.js';
 import { eventually } from '../helpers/fixtures.js';
@@ -38,6 +47,18 @@ const HANDLERS: Record<string, string> = {
     export default (payload: unknown, ctx: { signal: AbortSignal }) => new Promise((resolve, reject) => {
       console.log('pid', process.pid);
       ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+    });`,
+  // Calls ctx.add from a timer after it returned (a bug in a handler): it must reach no other task.
+  'late-add': `${ISOLATED}
+    export default async (payload: unknown, ctx: { add(name: string, payload: unknown): Promise<number> }) => {
+      setTimeout(() => { ctx.add('quick', { n: 99 }).then(() => console.log('late add accepted'), (e) => console.log('late add refused: ' + e.message)); }, 300);
+      return 'returned';
+    };`,
+  lingering: `${ISOLATED}export default async () => { await new Promise((r) => setTimeout(r, 1_200)); return process.pid; };`,
+  // Obeys its signal, after a short clean-up.
+  tidy: `${ISOLATED}
+    export default (payload: unknown, ctx: { signal: AbortSignal }) => new Promise((resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => setTimeout(() => reject(ctx.signal.reason), 300));
     });`,
   deaf: `${ISOLATED}export default () => { console.log('pid', process.pid); return new Promise(() => {}); };`,
   // The same code runs in-process and isolated, so everything it leaves must be the same.
@@ -274,6 +295,71 @@ describe('isolation: processes that cannot start (sqlite)', () => {
   });
 });
 
+describe('isolation: a process that cannot even be spawned', () => {
+  it('the pool closes at once: no exit ever comes, the spawn error counts as one', async () => {
+    // Node reports a failed spawn (ENOENT) with 'error' and no 'exit'.
+    const errors: string[] = [];
+    const pool = new ProcessPool({
+      tasksDir: '/nonexistent/tasks',
+      size: 1,
+      maxTasks: 10,
+      maxRssMb: 128,
+      killGraceMs: 500,
+      logger: { ...silentLogger, error: (message, context) => void errors.push(`${message} ${JSON.stringify(context)}`) },
+      execPath: '/nonexistent/taskmill-node',
+    });
+    pool.warm();
+    await eventually(() => (errors.length > 0 ? true : undefined), 5_000, 'the spawn to fail');
+    assert.match(errors[0] ?? '', /failed to start.*spawn \/nonexistent\/taskmill-node ENOENT/);
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      pool.close().then(() => 'closed'),
+      new Promise((r) => {
+        timer = setTimeout(() => r('hung'), 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    assert.equal(closed, 'closed');
+    assert.equal(pool.processCount, 0, 'the failed process is not kept');
+  });
+});
+
+describe('isolation: memory of finished tasks', () => {
+  it("a finished task's ctx and output are not held until its process exits", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const tasksDir = mkdtempSync(path.join(tmpdir(), 'taskmill-pool-'));
+    writeFileSync(path.join(tasksDir, 'quick.ts'), `export default async (payload: { n: number }) => { console.log('x'.repeat(1000)); return payload.n; };`);
+    const pool = new ProcessPool({ tasksDir, size: 1, maxTasks: 1_000, maxRssMb: 128, killGraceMs: 500, logger: silentLogger });
+    const outputs: WeakRef<OutputBuffer>[] = [];
+    try {
+      const runs = 40;
+      for (let n = 0; n < runs; n++) {
+        const output = new OutputBuffer();
+        outputs.push(new WeakRef(output));
+        const ctx = {
+          task: { id: n + 1, name: 'quick', attempt: 1, maxAttempts: 1, queue: 'default', note: null, scheduleName: null, scheduledFor: null },
+          signal: new AbortController().signal,
+          log: () => undefined,
+        } as unknown as TaskContext;
+        assert.equal(await pool.run({ name: 'quick', payload: { n }, ctx, output, fresh: false }), n);
+      }
+      assert.equal(pool.started, 1, 'one process served every task');
+      // A WeakRef's target is kept to the end of the job that made or read it: gc in later turns.
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+      const held = outputs.filter((w) => w.deref() !== undefined).length;
+      // Before: every one (a handler per task on the process's exit). Now a constant few at most.
+      assert.ok(held <= 2, `${held} of ${runs} finished tasks' outputs are still held`);
+    } finally {
+      await pool.close();
+      rmSync(tasksDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('isolation: configuration', () => {
   it('defaults: off, a memory limit, a recycle count, a kill grace; a bad mode is refused with the choices', () => {
     const w = loadConfig({ cwd: '/', env: {}, overrides: {} }).worker;
@@ -378,6 +464,40 @@ describe('isolation: parity, recycling, kills (sqlite)', () => {
     assert.match(done.error ?? '', /did not finish within its timeout of 2000 ms/);
     const pid = pidIn(done);
     await eventually(() => (alive(pid) ? undefined : true), 5_000, 'the timed-out process to be killed');
+  });
+
+  it('a process ending after a timeout is never handed to the next task: the tasks queued behind it run on their first attempt', async () => {
+    const mill = await start(undefined, { concurrency: 1, isolation: 'process' });
+    // A warm process: the timeout must strike while the handler runs, not while a process starts.
+    await mill.wait((await mill.add('pid', {})).id, { timeout: '30s' });
+    const t = await mill.add('tidy', {}, { timeout: '1s', maxAttempts: 1 });
+    const quick = await mill.addMany(Array.from({ length: 3 }, (_, n) => ({ name: 'quick', payload: { n }, options: { maxAttempts: 1 } })));
+    const done = await mill.wait(t.id, { timeout: '30s' });
+    assert.equal(done.status, 'FAILED');
+    assert.match(done.error ?? '', /did not finish within its timeout/);
+    for (const q of quick) {
+      const r = await mill.wait(q.id, { timeout: '30s' });
+      assert.equal(r.status, 'COMPLETED', `quick task ${q.id}: ${r.error}`);
+      assert.equal(r.attempts, 1);
+    }
+  });
+
+  it("a handler's late ctx.add (from a timer, after it returned) is refused, never applied to the next task in its process", async () => {
+    const mill = await start(undefined, { concurrency: 1, isolation: 'process' });
+    const a = await mill.add('late-add', {});
+    const b = await mill.add('lingering', {});
+    const doneA = await mill.wait(a.id, { timeout: '30s' });
+    const doneB = await mill.wait(b.id, { timeout: '30s' });
+    assert.equal(doneA.status, 'COMPLETED', doneA.error ?? '');
+    assert.equal(doneB.status, 'COMPLETED', doneB.error ?? '');
+    assert.ok(worker?.isolation.pids.includes(doneB.result as number), 'B ran in the same process as A');
+    const quick = await mill.list({ name: 'quick' });
+    assert.deepEqual(quick.map((t) => t.payload), [], 'no follow-up from the late ctx.add');
+    // What the handler saw, printed during B (output between tasks belongs to the running one).
+    assert.ok(
+      doneB.output.some((l) => /late add refused: the attempt of task #\d+ has ended, so ctx\.add adds nothing now/.test(l)),
+      JSON.stringify(doneB.output),
+    );
   });
 
   it('a graceful stop lets isolated tasks finish, then ends every process', async () => {

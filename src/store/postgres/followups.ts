@@ -35,6 +35,15 @@ export async function insertFollowUps(db: Db, followUps: readonly FollowUp[], no
   const replaced = new Map<number, number>();
   let inserted = 0;
   for (const { id, task: t } of followUps) {
+    // As add() and SQLite: a live holder of its unique key stands in for it, and then nothing of it is
+    // written (its prerequisites are not marked as having dependants either).
+    if (t.uniqueKey !== null) {
+      const live = await liveTaskId(db, t.uniqueKey);
+      if (live !== null) {
+        replaced.set(id, live);
+        continue;
+      }
+    }
     const prereqs = [...new Set(t.prerequisites.map((p) => replaced.get(p) ?? p))];
     // Row-locks the prerequisites until the commit, as add() does.
     const statuses =
@@ -58,13 +67,6 @@ export async function insertFollowUps(db: Db, followUps: readonly FollowUp[], no
           : null;
     const status = missing.length > 0 ? 'FAILED' : dead ? dead.status : 'WAITING';
     for (;;) {
-      if (t.uniqueKey !== null) {
-        const live = await liveTaskId(db, t.uniqueKey);
-        if (live !== null) {
-          replaced.set(id, live);
-          break;
-        }
-      }
       const [row] = await rows<{ id: string }>(
         db,
         `INSERT INTO tasks (id, name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
@@ -83,7 +85,15 @@ export async function insertFollowUps(db: Db, followUps: readonly FollowUp[], no
         ],
       );
       // No row: another transaction took the key meanwhile; look again (it may have finished since).
-      if (!row) continue;
+      // (Its prerequisites stay marked then: a flag that only makes pruning look closer.)
+      if (!row) {
+        const live = t.uniqueKey === null ? null : await liveTaskId(db, t.uniqueKey);
+        if (live !== null) {
+          replaced.set(id, live);
+          break;
+        }
+        continue;
+      }
       if (found.size > 0) {
         await db.query('INSERT INTO task_prerequisites (task_id, prerequisite_id) SELECT $1::bigint, unnest($2::bigint[])', [
           id,

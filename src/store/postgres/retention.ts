@@ -19,14 +19,37 @@ export async function countPrunable(db: ExternalTransaction, status: PrunableSta
   return (rows[0] as { n: number }).n;
 }
 
-/** Deletes one batch; returns how many rows went. */
-export async function pruneBatch(db: ExternalTransaction, status: PrunableStatus, before: Date): Promise<number> {
+/** Where the previous batch stopped: the last row it took, in the index's order (finished_at as text: exact to the microsecond). */
+export interface PruneCursor {
+  finishedAt: string;
+  id: number;
+}
+
+/**
+ * Deletes one batch, continuing after `after`; returns how many rows went and where the next batch
+ * starts (null: none is needed). Each batch starts where the last one stopped, in the order of
+ * tasks_finished (finished_at, status, then id): the rows it walked past and kept (a prerequisite
+ * still named, another status, one locked elsewhere) are behind it for good, so a whole run reads
+ * each row of the index once, instead of every batch re-reading all kept rows from the oldest.
+ */
+export async function pruneBatch(
+  db: ExternalTransaction,
+  status: PrunableStatus,
+  before: Date,
+  after: PruneCursor | null,
+): Promise<{ deleted: number; next: PruneCursor | null }> {
   const { rows } = await db.query(
-    `WITH gone AS (
-       DELETE FROM tasks WHERE id IN (SELECT f.id ${PRUNABLE} LIMIT ${PRUNE_BATCH} FOR UPDATE OF f SKIP LOCKED)
-       RETURNING 1)
-     SELECT count(*)::int AS n FROM gone`,
-    [status, before],
+    `WITH batch AS (
+       SELECT f.id, f.finished_at ${PRUNABLE}
+          AND (f.finished_at, f.status, f.id) > ($3::timestamptz, $1, $4::bigint)
+        ORDER BY f.finished_at, f.status, f.id LIMIT ${PRUNE_BATCH} FOR UPDATE OF f SKIP LOCKED),
+     gone AS (DELETE FROM tasks WHERE id IN (SELECT id FROM batch) RETURNING 1),
+     last AS (SELECT id, finished_at FROM batch ORDER BY finished_at DESC, id DESC LIMIT 1)
+     SELECT (SELECT count(*)::int FROM gone) AS n, (SELECT count(*)::int FROM batch) AS taken,
+            (SELECT id::int FROM last) AS last_id, (SELECT finished_at::text FROM last) AS last_at`,
+    [status, before, after?.finishedAt ?? '-infinity', after?.id ?? 0],
   );
-  return (rows[0] as { n: number }).n;
+  const row = rows[0] as { n: number; taken: number; last_id: number | null; last_at: string | null };
+  const next = row.taken < PRUNE_BATCH || row.last_id === null || row.last_at === null ? null : { finishedAt: row.last_at, id: row.last_id };
+  return { deleted: row.n, next };
 }

@@ -997,10 +997,12 @@ export class PostgresStore implements Store {
         counts[status] = await retention.countPrunable(this.pool, status, before);
         continue;
       }
+      let after: retention.PruneCursor | null = null;
       for (;;) {
-        const n = await retention.pruneBatch(this.pool, status, before);
-        counts[status] += n;
-        if (n < retention.PRUNE_BATCH) break;
+        const batch = await retention.pruneBatch(this.pool, status, before, after);
+        counts[status] += batch.deleted;
+        after = batch.next;
+        if (after === null) break;
       }
     }
     return counts;

@@ -19,9 +19,34 @@ export function countPrunable(db: Database.Database, status: PrunableStatus, bef
   return (db.prepare(`SELECT count(*) AS n ${PRUNABLE}`).get({ status, before: before.getTime() }) as { n: number }).n;
 }
 
-/** Deletes one batch (inside the caller's write transaction); returns how many rows went. */
-export function pruneBatch(db: Database.Database, status: PrunableStatus, before: Date): number {
-  return db
-    .prepare(`DELETE FROM tasks WHERE id IN (SELECT f.id ${PRUNABLE} LIMIT ${PRUNE_BATCH})`)
-    .run({ status, before: before.getTime() }).changes;
+/** Where the previous batch stopped: the last row it took, in the index's order. */
+export interface PruneCursor {
+  finishedAt: number;
+  id: number;
+}
+
+/**
+ * Deletes one batch (inside the caller's write transaction), continuing after `after`; returns how
+ * many rows went and where the next batch starts (null: none is needed). Each batch starts where the
+ * last one stopped, in the order of tasks_finished (finished_at, status, then rowid): the rows it
+ * walked past and kept (a prerequisite still named, another status) are behind it for good, so a
+ * whole run reads each row of the index once, instead of every batch re-reading all kept rows from
+ * the oldest, which grew with the square of the backlog while holding the write lock.
+ */
+export function pruneBatch(
+  db: Database.Database,
+  status: PrunableStatus,
+  before: Date,
+  after: PruneCursor | null,
+): { deleted: number; next: PruneCursor | null } {
+  const rows = db
+    .prepare(
+      `SELECT f.id AS id, f.finished_at AS finishedAt ${PRUNABLE}
+         AND (f.finished_at, f.status, f.id) > (@afterAt, @status, @afterId)
+       ORDER BY f.finished_at, f.status, f.id LIMIT ${PRUNE_BATCH}`,
+    )
+    .all({ status, before: before.getTime(), afterAt: after?.finishedAt ?? Number.MIN_SAFE_INTEGER, afterId: after?.id ?? 0 }) as PruneCursor[];
+  if (rows.length === 0) return { deleted: 0, next: null };
+  const { changes } = db.prepare(`DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`).run(JSON.stringify(rows.map((r) => r.id)));
+  return { deleted: changes, next: rows.length < PRUNE_BATCH ? null : (rows.at(-1) as PruneCursor) };
 }

@@ -783,11 +783,16 @@ export class SqliteStore implements Store {
         counts[status] = await this.read(() => retention.countPrunable(this.db, status, before));
         continue;
       }
+      let after: retention.PruneCursor | null = null;
       for (;;) {
         const started = performance.now();
-        const n = await this.write(() => retention.pruneBatch(this.db, status, before));
-        counts[status] += n;
-        if (n < retention.PRUNE_BATCH) break;
+        const from: retention.PruneCursor | null = after;
+        const batch: { deleted: number; next: retention.PruneCursor | null } = await this.write(() =>
+          retention.pruneBatch(this.db, status, before, from),
+        );
+        counts[status] += batch.deleted;
+        after = batch.next;
+        if (after === null) break;
         // Between batches the lock is left free for as long as the batch held it: a writer of another
         // process that met the lock backs off for a few milliseconds and must find it free when it
         // tries again (right after, pruning would take it first, and claims would starve).

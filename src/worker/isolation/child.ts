@@ -2,6 +2,7 @@
 // IPC. Started as `node [--import tsx] child.js TASKS_DIR`; never outlives the worker that started it.
 import { format } from 'node:util';
 import { Worker as Thread } from 'node:worker_threads';
+import { attemptEnded } from '../followups.js';
 import { HandlerRegistry, type TaskContext } from '../handlers.js';
 import { type FromChild, fromWire, type ToChild, toWire } from './protocol.js';
 
@@ -37,6 +38,10 @@ for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
 }
 
 interface Current {
+  /** The run's number (from the worker), sent with every call. */
+  run: number;
+  /** Set when the handler returned or threw: its ctx calls nothing any more (as in-process). */
+  ended: boolean;
   controller: AbortController;
   calls: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
 }
@@ -82,7 +87,7 @@ process.on('message', (message: ToChild) => {
 });
 
 async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
-  const task: Current = { controller: new AbortController(), calls: new Map() };
+  const task: Current = { run: message.run, ended: false, controller: new AbortController(), calls: new Map() };
   current = task;
   try {
     const handler = await registry.load(message.name);
@@ -98,6 +103,7 @@ async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
   } catch (err) {
     send({ t: 'done', ok: false, error: toWire(err instanceof Error ? err : new Error(String(err))), rssBytes: process.memoryUsage.rss() });
   } finally {
+    task.ended = true;
     current = null;
     if (terminating) process.exit(0);
   }
@@ -113,12 +119,21 @@ function context(message: Extract<ToChild, { t: 'run' }>, task: Current): TaskCo
   };
   for (const method of message.methods) {
     ctx[method] = (...args: unknown[]) => {
+      // A call after the attempt ended (a timer of a handler that returned) would otherwise reach the
+      // worker while this process runs another task. In-process, ctx.add refuses then and the rest
+      // (ctx.progress) is ignored: the same here.
+      if (task.ended) {
+        if (method !== 'add') return Promise.resolve(undefined);
+        const refused = Promise.reject(attemptEnded(message.task.id));
+        refused.catch(() => {});
+        return refused;
+      }
       const call = nextCall++;
       const reply = new Promise<unknown>((resolve, reject) => task.calls.set(call, { resolve, reject }));
       // A handler that does not await (ctx.progress, say) must not crash its process on a refusal.
       reply.catch(() => {});
       try {
-        process.send?.({ t: 'call', call, method, args } satisfies FromChild);
+        process.send?.({ t: 'call', run: task.run, call, method, args } satisfies FromChild);
       } catch (err) {
         task.calls.delete(call);
         return Promise.reject(new Error(`ctx.${method}: its arguments cannot be passed to the worker (${(err as Error).message})`));

@@ -37,16 +37,26 @@ export class HandlerProcess {
   /** Set when the pool decided to end it (why, for the task's error). */
   endReason: string | null = null;
   onMessage: ((message: FromChild) => void) | null = null;
+  /**
+   * Called once when it has exited (after its output was read), if set then: the task running in it
+   * sets it and clears it when done. One hook per process, not a handler per task on `exited`, so a
+   * finished task's ctx and output are not held until the process exits.
+   */
+  onExit: ((exit: Exit) => void) | null = null;
+  /** Whether `exited` has resolved (onExit was called, or would have been). */
+  gone = false;
   /** What the process writes to stdout / stderr itself (not through console), line by line. */
   onRawLine: ((stream: 'stdout' | 'stderr', line: string) => void) | null = null;
   private readonly proc: ChildProcess;
+  /** Why it could not be started at all (it never ran). */
+  private spawnError: Error | null = null;
   private stderrTail = '';
   private killTimer: NodeJS.Timeout | null = null;
   private killAt = Number.POSITIVE_INFINITY;
   private sentKill = false;
 
-  constructor(tasksDir: string, maxHeapMb: number) {
-    this.proc = spawn(process.execPath, [...LOADER, `--max-old-space-size=${maxHeapMb}`, ENTRY, tasksDir], {
+  constructor(tasksDir: string, maxHeapMb: number, execPath = process.execPath) {
+    this.proc = spawn(execPath, [...LOADER, `--max-old-space-size=${maxHeapMb}`, ENTRY, tasksDir], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -54,6 +64,16 @@ export class HandlerProcess {
     // Its exit counts once its output is read too ('close'), so a death is explained by its last
     // words; a grandchild holding the pipes open delays that by CLOSE_WAIT_MS at most.
     this.exited = new Promise((resolve) => {
+      // A spawn that fails (no such binary, no resources) emits 'error' and never 'exit': that counts
+      // as its exit, or kill() and the pool's close() would wait forever. ('error' after a real spawn
+      // is a failed kill or send; its 'exit' still comes.)
+      this.proc.on('error', (err) => {
+        if (this.exit !== null || this.proc.pid !== undefined) return;
+        this.spawnError = err;
+        this.exit = { code: null, signal: null };
+        if (this.killTimer) clearTimeout(this.killTimer);
+        resolve(this.exit);
+      });
       this.proc.once('exit', (code, signal) => {
         this.exit = { code, signal };
         if (this.killTimer) clearTimeout(this.killTimer);
@@ -86,6 +106,10 @@ export class HandlerProcess {
       });
     });
     this.ready.catch(() => {});
+    void this.exited.then((exit) => {
+      this.gone = true;
+      this.onExit?.(exit);
+    });
     this.lines(this.proc.stdout, 'stdout');
     this.lines(this.proc.stderr, 'stderr');
   }
@@ -141,6 +165,7 @@ export class HandlerProcess {
 
   /** "exited with code 3", "was killed by SIGKILL", with the line of its error output that says why. */
   describe(exit: Exit): string {
+    if (this.spawnError) return `could not be started (${this.spawnError.message})`;
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
     const why = this.lastWords();
     return why ? `${how} (${why})` : how;

@@ -5,7 +5,7 @@ import { HandlerProcessError } from '../../model/errors.js';
 import type { Logger } from '../../model/logger.js';
 import type { TaskContext } from '../handlers.js';
 import type { OutputBuffer } from '../output.js';
-import { HandlerProcess } from './handler-process.js';
+import { type Exit, HandlerProcess } from './handler-process.js';
 import { type FromChild, fromWire, type ToChild, toWire } from './protocol.js';
 
 const MB = 1_048_576;
@@ -27,6 +27,8 @@ export interface PoolOptions {
   maxRssMb: number;
   killGraceMs: number;
   logger: Logger;
+  /** The Node binary the processes run (default: this process's); a seam for tests of a failing spawn. */
+  execPath?: string;
 }
 
 export interface IsolatedJob {
@@ -58,6 +60,8 @@ export class ProcessPool {
   private readonly loadCrashes = new Map<string, { count: number; until: number; message: string }>();
   private memoryTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Runs handed to processes so far: each run's number tags its ctx calls. */
+  private runs = 0;
   /** Processes started so far (for tests and diagnostics). */
   started = 0;
 
@@ -66,6 +70,11 @@ export class ProcessPool {
   /** Pids of the live processes (for tests and diagnostics). */
   get pids(): number[] {
     return [...this.all].flatMap((p) => (p.pid === undefined ? [] : [p.pid]));
+  }
+
+  /** Processes not yet exited, dying ones included (for tests and diagnostics). */
+  get processCount(): number {
+    return this.all.size;
   }
 
   /** Starts one process ahead of the first task (a worker that isolates every task does so when it starts). */
@@ -103,7 +112,7 @@ export class ProcessPool {
   private acquire(fresh: boolean, signal: AbortSignal): Promise<HandlerProcess> {
     if (signal.aborted) return Promise.reject(signal.reason);
     // The most recently used first: its caches are warm, and under a light load the others rest.
-    const i = this.idle.findLastIndex((p) => !fresh || p.tasks === 0);
+    const i = this.idle.findLastIndex((p) => p.alive && !p.ending && (!fresh || p.tasks === 0));
     if (i >= 0) return Promise.resolve(this.idle.splice(i, 1)[0] as HandlerProcess);
     return new Promise((resolve, reject) => {
       // A timeout or cancel while it waits: it leaves the queue, and no process is spent on it.
@@ -131,6 +140,13 @@ export class ProcessPool {
 
   /** A process free for a task: to the first waiter that can take it, or idle. */
   private offer(proc: HandlerProcess): void {
+    // One told to end (a timeout or cancel of its last task) is about to exit: it serves no one, and
+    // a replacement starts for whoever waits.
+    if (!proc.alive || proc.ending || proc.endReason !== null) {
+      void proc.kill(this.options.killGraceMs);
+      this.grow();
+      return;
+    }
     const i = this.waiters.findIndex((w) => !w.fresh || proc.tasks === 0);
     if (i >= 0) (this.waiters.splice(i, 1)[0] as Waiter).resolve(proc);
     else this.idle.push(proc);
@@ -166,7 +182,7 @@ export class ProcessPool {
 
   private async start(): Promise<void> {
     this.starting++;
-    const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb);
+    const proc = new HandlerProcess(this.options.tasksDir, this.options.maxRssMb, this.options.execPath);
     proc.maxTasks = Math.max(1, Math.round(this.options.maxTasks * (1 - 0.1 * Math.random())));
     proc.onRawLine = this.stray(proc);
     this.started++;
@@ -201,6 +217,7 @@ export class ProcessPool {
 
   private runOn(proc: HandlerProcess, job: IsolatedJob): Promise<unknown> {
     const { ctx, output } = job;
+    const run = ++this.runs;
     this.busy.add(proc);
     this.memoryTimer ??= setInterval(() => this.checkMemory(), MEMORY_CHECK_MS).unref();
     return new Promise<unknown>((resolve, reject) => {
@@ -211,6 +228,7 @@ export class ProcessPool {
         settled = true;
         ctx.signal.removeEventListener('abort', onAbort);
         proc.onMessage = null;
+        proc.onExit = null;
         proc.onRawLine = this.stray(proc);
         this.busy.delete(proc);
       };
@@ -233,12 +251,14 @@ export class ProcessPool {
             this.loadCrashes.delete(job.name);
             break;
           case 'call':
-            void this.answer(proc, ctx, message);
+            // A call of an earlier run in this process (its handler's late timer) is not this task's.
+            if (message.run === run) void this.answer(proc, ctx, message);
             break;
           case 'done':
             finish();
             proc.tasks++;
-            this.afterTask(proc, job.fresh || proc.loaded.get(job.name) === 'process-per-task', message.rssBytes);
+            // Aborted (timeout, cancel, stop): the process was told to end and exits after this answer.
+            this.afterTask(proc, job.fresh || ctx.signal.aborted || proc.loaded.get(job.name) === 'process-per-task', message.rssBytes);
             if (message.ok) resolve(message.json === undefined ? undefined : JSON.parse(message.json));
             else reject(fromWire(message.error));
             break;
@@ -246,7 +266,7 @@ export class ProcessPool {
             break;
         }
       };
-      void proc.exited.then((exit) => {
+      const onExit = (exit: Exit) => {
         if (settled) return;
         finish();
         // Waiters that counted on this process need another.
@@ -259,9 +279,15 @@ export class ProcessPool {
         const tail = proc.errorTail();
         err.stack = `${err.name}: ${err.message}${tail ? `\n--- its error output ---\n${tail}` : ''}`;
         reject(err);
-      });
+      };
+      proc.onExit = onExit;
+      // Gone already (between its exit and the pool noticing): the hook would never be called.
+      if (proc.gone && proc.exit) {
+        onExit(proc.exit);
+        return;
+      }
       const { task, methods, fields } = describeContext(ctx);
-      const refused = proc.send({ t: 'run', name: job.name, payload: job.payload, task, methods, fields });
+      const refused = proc.send({ t: 'run', run, name: job.name, payload: job.payload, task, methods, fields });
       if (refused) {
         finish();
         this.afterTask(proc, false, 0);
@@ -286,7 +312,13 @@ export class ProcessPool {
 
   /** Back in the pool, or ended: after its task count, above its memory limit, on request, or when the pool is full or closed. */
   private afterTask(proc: HandlerProcess, retire: boolean, rssBytes: number): void {
-    if (!proc.alive) return;
+    // Dead or ending (told to end: SIGTERM sent, or an end reason set): never offered again, so no
+    // task is handed a process about to exit; its place is free for a new one.
+    if (!proc.alive || proc.ending || proc.endReason !== null) {
+      if (proc.alive) void proc.kill(this.options.killGraceMs);
+      this.grow();
+      return;
+    }
     const { maxTasks, maxRssMb, size } = this.options;
     const why = this.closed
       ? 'the worker is stopping'

@@ -17,6 +17,8 @@ export interface WireError {
 export type ToChild =
   | {
       t: 'run';
+      /** This run's number in its process: calls are tagged with it, so one from an earlier task (a late timer) is told apart. */
+      run: number;
       name: string;
       payload: unknown;
       task: TaskContext['task'];
@@ -35,7 +37,7 @@ export type FromChild =
   /** A handler file (or a new version of it) imported, with its own isolation option: sent once per version. */
   | { t: 'loaded'; isolation: IsolationMode | null }
   | { t: 'out'; level: 'log' | 'info' | 'warn' | 'error' | 'debug'; text: string }
-  | { t: 'call'; call: number; method: string; args: unknown[] }
+  | { t: 'call'; run: number; call: number; method: string; args: unknown[] }
   /** The attempt ended: `json` is the result as JSON text (undefined for no value), or `error` what it threw. */
   | { t: 'done'; ok: true; json: string | undefined; rssBytes: number }
   | { t: 'done'; ok: false; error: WireError; rssBytes: number };
