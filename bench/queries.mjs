@@ -7,6 +7,7 @@
 // --keep leaves the seeded databases (.bench/queries.db, schema taskmill_bench_queries) for the next run,
 // which then skips seeding when they hold N tasks.
 import { Buffer } from 'node:buffer';
+import http from 'node:http';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
@@ -27,6 +28,8 @@ const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test
 const SCHEMA = 'taskmill_bench_queries';
 const SQLITE_FILE = path.join(ROOT, '.bench', 'queries.db');
 const { Taskmill } = await import(path.join(ROOT, 'dist/index.js'));
+const { serveWeb } = await import(path.join(ROOT, 'dist/web/serve.js'));
+const { silentLogger } = await import(path.join(ROOT, 'dist/model/logger.js'));
 
 // Every task i: created 100 ms after the one before (a day of tasks spans ~28 h), name task-((i / 100) % 20),
 // queue by i % 100 (60 % default, 25 % mail, 10 % reports, 4 % media, 1 % rare), status by i % 100.
@@ -160,6 +163,28 @@ async function run(engine) {
       const { max } = await mill.store.taskIdRange();
       for (let from = 0; from < max; from += 20_000) await mill.store.countByQueue(from, from + 20_000);
     }, 3));
+    // The same reads as a browser and a program make them: whole pages and API calls over HTTP, from the
+    // web server that the Web module runs (in this process here), with a bearer token.
+    const { token } = await mill.auth.createToken('viewer', 'bench');
+    const { server, url: base } = await serveWeb({ mill, logger: silentLogger, clock, host: '127.0.0.1', port: 0 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (p) => new Promise((resolve, reject) => {
+      http.get(new URL(p, base), { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`GET ${p}: ${res.statusCode}`))));
+      }).on('error', reject);
+    });
+    try {
+      rows.push(await measure('HTTP: overview page (counts, chart, daemons, failures)', () => get('/')));
+      rows.push(await measure('HTTP: task list page, first', () => get('/tasks')));
+      rows.push(await measure('HTTP: task list page, 10,000 pages deep', () => get(`/tasks?cursor=${deep}`)));
+      rows.push(await measure('HTTP: task list page, FAILED + name', (i = 0) => get(`/tasks?status=FAILED&name=task-${i % 20}`)));
+      rows.push(await measure('HTTP: GET /api/tasks?limit=50', () => get('/api/tasks?limit=50')));
+      rows.push(await measure('HTTP: GET /api/stats', () => get('/api/stats')));
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
   } finally {
     await mill.close();
   }
