@@ -5,12 +5,15 @@ import { describe, it } from 'node:test';
 import { ENGINES } from '../helpers/engines.js';
 import { startWeb } from '../helpers/web.js';
 
-/** Parses the text format strictly enough that a malformed line fails: name{labels} value. */
+/**
+ * Parses the text format strictly enough that a malformed line fails: name{labels} value. NaN is read
+ * whatever its case, as Prometheus reads it (prom-client writes an empty event-loop histogram's mean as "Nan").
+ */
 function parse(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn][Aa][Nn]|\+Inf|-Inf)$/.exec(line);
     assert.ok(m, `not a sample line: ${line}`);
     samples.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
   }
