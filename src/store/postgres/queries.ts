@@ -13,7 +13,7 @@ const LIST_COLUMNS = `id, name, payload, queue, priority, status, run_at, attemp
   backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, error, created_at, started_at, finished_at,
   locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name, scheduled_for, progress`;
 
-interface ListRow {
+export interface ListRow {
   id: string;
   name: string;
   payload: Json;
@@ -55,7 +55,7 @@ export function toProgress(p: StoredProgress | null): TaskProgress | null {
 }
 
 // pg returns bigint as a string (it may exceed 2^53); ids and durations in ms never do.
-function toItem(r: ListRow): TaskListItem {
+export function toItem(r: ListRow): TaskListItem {
   return {
     id: Number(r.id),
     name: r.name,

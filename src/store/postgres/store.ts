@@ -135,36 +135,8 @@ function quoteIdent(name: string): string {
 
 // pg returns bigint as a string (it may exceed 2^53); ids and durations in ms never do.
 function toTask(r: Row): Task {
-  return {
-    id: Number(r.id),
-    name: r.name,
-    payload: r.payload,
-    queue: r.queue,
-    priority: r.priority,
-    status: r.status,
-    runAt: r.run_at,
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    backoff: { baseMs: Number(r.backoff_base_ms), maxMs: Number(r.backoff_max_ms) },
-    timeoutMs: Number(r.timeout_ms),
-    prerequisites: r.prerequisite_ids.map(Number),
-    uniqueKey: r.unique_key,
-    note: r.note,
-    result: r.result,
-    output: r.output,
-    error: r.error,
-    errorStack: r.error_stack,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    lockedBy:
-      r.locked_worker === null ? null : { host: r.locked_host ?? '', pid: r.locked_pid ?? 0, workerId: r.locked_worker },
-    leaseExpiresAt: r.lease_until,
-    cancelRequested: r.cancel_requested,
-    scheduleName: r.schedule_name,
-    scheduledFor: r.scheduled_for,
-    progress: queries.toProgress(r.progress),
-  };
+  // A list item (queries.ts) plus what only a single task's view carries.
+  return { ...queries.toItem(r), result: r.result, output: r.output, errorStack: r.error_stack };
 }
 
 async function select<T>(db: Db, sql: string, values: unknown[] = []): Promise<T[]> {

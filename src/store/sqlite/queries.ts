@@ -12,7 +12,7 @@ const LIST_COLUMNS = `id, name, payload, queue, priority, status, run_at, attemp
   backoff_max_ms, timeout_ms, prerequisite_ids, unique_key, note, error, created_at, started_at, finished_at,
   locked_host, locked_pid, locked_worker, lease_until, cancel_requested, schedule_name, scheduled_for, progress`;
 
-interface ListRow {
+export interface ListRow {
   id: number;
   name: string;
   payload: string;
@@ -51,7 +51,7 @@ export function toProgress(text: string | null): TaskProgress | null {
   return { value: p.value, message: p.message, at: new Date(p.at) };
 }
 
-function toItem(r: ListRow): TaskListItem {
+export function toItem(r: ListRow): TaskListItem {
   return {
     id: r.id,
     name: r.name,

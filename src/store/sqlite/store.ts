@@ -92,35 +92,12 @@ interface Row {
 }
 
 function toTask(r: Row): Task {
+  // A list item (queries.ts) plus what only a single task's view carries.
   return {
-    id: r.id,
-    name: r.name,
-    payload: JSON.parse(r.payload) as Json,
-    queue: r.queue,
-    priority: r.priority,
-    status: r.status,
-    runAt: new Date(r.run_at),
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    backoff: { baseMs: r.backoff_base_ms, maxMs: r.backoff_max_ms },
-    timeoutMs: r.timeout_ms,
-    prerequisites: JSON.parse(r.prerequisite_ids) as number[],
-    uniqueKey: r.unique_key,
-    note: r.note,
+    ...queries.toItem(r),
     result: r.result === null ? null : (JSON.parse(r.result) as Json),
     output: JSON.parse(r.output) as string[],
-    error: r.error,
     errorStack: r.error_stack,
-    createdAt: new Date(r.created_at),
-    startedAt: r.started_at === null ? null : new Date(r.started_at),
-    finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
-    lockedBy:
-      r.locked_worker === null ? null : { host: r.locked_host ?? '', pid: r.locked_pid ?? 0, workerId: r.locked_worker },
-    leaseExpiresAt: r.lease_until === null ? null : new Date(r.lease_until),
-    cancelRequested: r.cancel_requested === 1,
-    scheduleName: r.schedule_name,
-    scheduledFor: r.scheduled_for === null ? null : new Date(r.scheduled_for),
-    progress: queries.toProgress(r.progress),
   };
 }
 
