@@ -98,6 +98,10 @@ export interface WrittenOutcome {
 
 /** Emits the event an outcome written by a worker stands for. */
 export function emitOutcome(events: TaskEvents, o: WrittenOutcome, log?: Logger): void {
+  const f = o.failure;
+  const name: TaskEventName | null = o.completion ? 'completed' : !f ? null : f.cancelled ? 'cancelled' : f.retryAt ? 'retried' : 'failed';
+  // The hot path: with nobody listening, nothing is built.
+  if (name === null || !events.has(name)) return;
   const base: TaskEventBase = {
     id: o.task.id,
     name: o.task.name,
@@ -106,10 +110,9 @@ export function emitOutcome(events: TaskEvents, o: WrittenOutcome, log?: Logger)
     maxAttempts: o.task.maxAttempts,
   };
   if (o.completion) {
-    if (events.has('completed')) events.emit('completed', { ...base, result: JSON.parse(o.completion.resultJson) as Json }, log);
+    events.emit('completed', { ...base, result: JSON.parse(o.completion.resultJson) as Json }, log);
     return;
   }
-  const f = o.failure;
   if (!f) return;
   if (f.cancelled) events.emit('cancelled', { ...base, error: f.error }, log);
   else if (f.retryAt) events.emit('retried', { ...base, error: f.error, errorStack: f.errorStack, retryAt: f.retryAt }, log);
