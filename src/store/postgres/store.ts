@@ -50,37 +50,11 @@ import type { DaemonCheckRequest, NotificationRecord } from '../store.js';
 /** A pool, a pooled client inside our BEGIN, or the caller's own transaction. */
 type Db = ExternalTransaction;
 
-interface Row {
-  id: string;
-  name: string;
-  payload: Json;
-  queue: string;
-  priority: number;
-  status: TaskStatus;
-  run_at: Date;
-  attempts: number;
-  max_attempts: number;
-  backoff_base_ms: string;
-  backoff_max_ms: string;
-  timeout_ms: string;
-  prerequisite_ids: string[];
-  unique_key: string | null;
-  note: string | null;
+/** A whole task row: a list row (queries.ts) and the columns only a single task's view reads. */
+interface Row extends queries.ListRow {
   result: Json | null;
   output: string[];
-  error: string | null;
   error_stack: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-  locked_host: string | null;
-  locked_pid: number | null;
-  locked_worker: string | null;
-  schedule_name: string | null;
-  scheduled_for: Date | null;
-  lease_until: Date | null;
-  cancel_requested: boolean;
-  progress: Parameters<typeof queries.toProgress>[0];
 }
 
 // Named rather than *: what a claim needs, and a later migration's new column cannot change its result.

@@ -57,38 +57,12 @@ import { SqliteSignals } from './signals.js';
 const BUSY_WAIT_MS = 60_000;
 const BUSY_HANDLER_MS = 2;
 
-interface Row {
-  id: number;
-  name: string;
-  payload: string;
-  queue: string;
-  priority: number;
-  status: TaskStatus;
-  run_at: number;
-  attempts: number;
-  max_attempts: number;
-  backoff_base_ms: number;
-  backoff_max_ms: number;
-  timeout_ms: number;
-  prerequisite_ids: string;
-  unique_key: string | null;
-  note: string | null;
+/** A whole task row: a list row (queries.ts) and the columns only a single task's view reads. */
+interface Row extends queries.ListRow {
   result: string | null;
   output: string;
-  error: string | null;
   error_stack: string | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  locked_host: string | null;
-  locked_pid: number | null;
-  locked_worker: string | null;
-  lease_until: number | null;
-  cancel_requested: number;
   has_dependants: number;
-  schedule_name: string | null;
-  scheduled_for: number | null;
-  progress: string | null;
 }
 
 function toTask(r: Row): Task {
