@@ -84,6 +84,11 @@ export interface NewTask {
   scheduledFor?: Date | null;
 }
 
+/** The error of a task ended by its prerequisite (add, the cascade, a retry that cannot revive it, follow-ups). */
+export function prerequisiteError(id: number, status: TaskStatus): string {
+  return `prerequisite task #${id} ended ${status}`;
+}
+
 /** A task name in its stored form: lower case (names match case-insensitively; see validateTaskName). */
 export const TASK_NAME_PATTERN = /^[a-z0-9][a-z0-9_/-]*$/;
 

@@ -1,6 +1,6 @@
 // The PostgreSQL side of follow-ups (ctx.add): ids drawn from the tasks' sequence ahead, and the tasks
 // inserted in the transaction that completes their parent, so they exist if and only if it completed.
-import type { TaskStatus } from '../../model/task.js';
+import { prerequisiteError, type TaskStatus } from '../../model/task.js';
 import type { ExternalTransaction, FollowUp } from '../store.js';
 
 type Db = ExternalTransaction;
@@ -63,7 +63,7 @@ export async function insertFollowUps(db: Db, followUps: readonly FollowUp[], no
       missing.length > 0
         ? `prerequisite task #${missing[0]} no longer exists (it was deleted before this follow-up was written)`
         : dead
-          ? `prerequisite task #${dead.id} ended ${dead.status}`
+          ? prerequisiteError(Number(dead.id), dead.status)
           : null;
     const status = missing.length > 0 ? 'FAILED' : dead ? dead.status : 'WAITING';
     for (;;) {

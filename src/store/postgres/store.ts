@@ -11,7 +11,7 @@ import {
   UnknownPrerequisiteError,
 } from '../../model/errors.js';
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
-import { newTaskRecord, TASK_STATUSES } from '../../model/task.js';
+import { newTaskRecord, prerequisiteError, TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
 import type {
   AddResult,
@@ -1134,6 +1134,3 @@ function byId<T extends { id: number }>(items: readonly T[]): T[] {
   return [...items].sort((a, b) => a.id - b.id);
 }
 
-function prerequisiteError(id: number, status: TaskStatus): string {
-  return `prerequisite task #${id} ended ${status}`;
-}

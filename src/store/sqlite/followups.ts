@@ -1,7 +1,7 @@
 // The SQLite side of follow-ups (ctx.add): ids reserved ahead, and the tasks inserted in the
 // transaction that completes their parent, so they exist if and only if the parent completed.
 import type Database from 'better-sqlite3';
-import type { TaskStatus } from '../../model/task.js';
+import { prerequisiteError, type TaskStatus } from '../../model/task.js';
 import type { Completion, FollowUp } from '../store.js';
 
 /**
@@ -85,7 +85,7 @@ function insertFollowUps(db: Database.Database, followUps: readonly FollowUp[], 
     const error = missing.length > 0
       ? `prerequisite task #${missing[0]} no longer exists (it was deleted before this follow-up was written)`
       : dead
-        ? `prerequisite task #${dead.id} ended ${dead.status}`
+        ? prerequisiteError(dead.id, dead.status)
         : null;
     insert.run({
       id,

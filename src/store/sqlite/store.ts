@@ -13,7 +13,7 @@ import {
   UnknownPrerequisiteError,
 } from '../../model/errors.js';
 import type { Json, NewTask, Task, TaskStatus } from '../../model/task.js';
-import { newTaskRecord, TASK_STATUSES } from '../../model/task.js';
+import { newTaskRecord, prerequisiteError, TASK_STATUSES } from '../../model/task.js';
 import { readMigrations } from '../migrations.js';
 import { PRUNABLE_STATUSES } from '../store.js';
 import { appendOutput } from '../output.js';
@@ -939,6 +939,3 @@ export class SqliteStore implements Store {
   }
 }
 
-function prerequisiteError(id: number, status: TaskStatus): string {
-  return `prerequisite task #${id} ended ${status}`;
-}
