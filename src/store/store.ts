@@ -151,6 +151,11 @@ export interface PruneRequest {
 
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  /**
+   * How many `settle` calls one worker gains from having under way at once: 1 where writes queue for
+   * one lock anyway (SQLite), more where each call has a server process of its own (PostgreSQL).
+   */
+  readonly parallelSettles: number;
   /** Human-readable location, for messages (no password). */
   readonly where: string;
 

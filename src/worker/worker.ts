@@ -1,9 +1,11 @@
 // The claim loop: claims due tasks, runs their handlers, records outcomes, renews leases, rescues
 // tasks of dead workers, and stops without losing any.
 //
-// A slot is freed the moment its handler settles. Outcomes queue up and one "pump" writes them in the
+// A slot is freed the moment its handler settles. Outcomes queue up and a "pump" writes them in the
 // background, in the same store call (one transaction) that claims the next tasks, so a busy worker
-// costs one round trip per batch rather than three per task. Until its outcome is written a task's
+// costs one round trip per batch rather than three per task. Where the engine gains from it
+// (PostgreSQL: another connection, another server process), a second call runs while the first is
+// under way, so the database works on one batch while this process runs the other. Until its outcome is written a task's
 // lease is held and renewed, so a database that is away for a while loses nothing: the write is
 // retried with back-off, and a row the database refuses is isolated so the rest of its batch lands.
 import { randomUUID } from 'node:crypto';
@@ -111,10 +113,17 @@ export class Worker {
   /** Outcomes not yet written, in order; their attempts stay leased until they are. */
   private pending: Outcome[] = [];
   private readonly unwritten = new Map<number, AttemptRef>();
-  private pumping = false;
-  private pumpDone: Promise<void> = Promise.resolve();
+  /** Store calls the pump may have under way at once (Store.parallelSettles). */
+  private readonly maxLanes: number;
+  /** The pump's loops running now, each with at most one store call under way. */
+  private readonly lanes = new Set<Promise<void>>();
+  /** Of the calls under way: tasks they may claim, and outcomes they carry. */
+  private claimingLimit = 0;
+  private writingCount = 0;
   private pumpQueued = false;
   private wantClaim = true;
+  /** Counts wake-ups, so a short claim can tell whether a task may have come since it began. */
+  private wakeSeq = 0;
   private pausedUntil = 0;
   private pauseTimer: NodeJS.Timeout | null = null;
   private writeErrors = 0;
@@ -152,6 +161,7 @@ export class Worker {
       logger: this.log,
     });
     this.events = options.events ?? new TaskEvents(options.logger);
+    this.maxLanes = Math.max(1, options.store.parallelSettles);
   }
 
   /** Subscribes to a task event (`worker.on('failed', (e) => report(e.error))`); returns the unsubscribe. */
@@ -227,7 +237,7 @@ export class Worker {
   }
 
   private get idle(): boolean {
-    return this.running.size === 0 && this.buffer.length === 0 && this.pending.length === 0 && !this.pumping && !this.pumpQueued;
+    return this.running.size === 0 && this.buffer.length === 0 && this.pending.length === 0 && this.lanes.size === 0 && !this.pumpQueued;
   }
 
   private async stopNow(timeoutMs: number): Promise<{ released: number }> {
@@ -290,9 +300,9 @@ export class Worker {
       await Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
       clearTimeout(timer);
     };
-    while ((this.pumping || this.pending.length > 0) && Date.now() < until) {
-      if (this.pumping) {
-        await bounded(this.pumpDone);
+    while ((this.lanes.size > 0 || this.pending.length > 0) && Date.now() < until) {
+      if (this.lanes.size > 0) {
+        await bounded(this.pumpDone());
         continue;
       }
       this.pausedUntil = 0;
@@ -330,6 +340,7 @@ export class Worker {
   private wake(): void {
     if (this.stopping) return;
     this.wantClaim = true;
+    this.wakeSeq++;
     this.schedulePump();
   }
 
@@ -347,64 +358,93 @@ export class Worker {
   private claimRoom(writing: number): number {
     if (this.stopping || this.exhausted) return 0;
     // Outcomes left unwritten by earlier calls (the database is away) stop new claims: nothing piles up.
-    if (this.unwritten.size - writing >= this.options.concurrency * 4) return 0;
+    if (this.unwritten.size - writing - this.writingCount >= this.options.concurrency * 4) return 0;
     const { concurrency } = this.options;
-    const prefetch = Math.min(4 * concurrency, Math.floor((concurrency * CLAIM_AHEAD_MS) / this.meanTaskMs));
-    const room = concurrency + prefetch - this.running.size - this.buffer.length;
+    // Each call may claim up to five times the slots; with two calls under way, the claims of one run
+    // while the other is in the database.
+    const prefetch = Math.min(4 * concurrency * this.maxLanes, Math.floor((concurrency * CLAIM_AHEAD_MS) / this.meanTaskMs));
+    const room = Math.min(
+      5 * concurrency,
+      concurrency + prefetch - this.running.size - this.buffer.length - this.claimingLimit,
+    );
     const left = this.options.maxTasks === undefined ? room : Math.min(room, this.options.maxTasks - this.claimedCount);
     return Math.max(0, left);
   }
 
-  /** Writes pending outcomes and claims, one store call at a time, until there is nothing to do. */
+  /**
+   * Writes pending outcomes and claims until there is nothing to do: one loop ("lane") per store call
+   * under way, a second one only while the first is in the database and there is work for another.
+   */
   private pump(): Promise<void> {
-    if (this.pumping) return this.pumpDone;
-    this.pumping = true;
-    this.pumpDone = this.pumpLoop();
-    return this.pumpDone;
+    if (this.lanes.size < this.maxLanes && (this.lanes.size === 0 || this.hasWork())) {
+      const lane: Promise<void> = this.pumpLoop().finally(() => {
+        this.lanes.delete(lane);
+        this.notifyIdle();
+      });
+      this.lanes.add(lane);
+    }
+    return this.pumpDone();
+  }
+
+  /** Resolves when no lane runs any more (a lane started meanwhile is waited for too). */
+  private async pumpDone(): Promise<void> {
+    while (this.lanes.size > 0) await Promise.all([...this.lanes]);
+  }
+
+  /** Something another lane could take now: outcomes to write, or room to claim into. */
+  private hasWork(): boolean {
+    if (Date.now() < this.pausedUntil) return false;
+    return this.pending.length > 0 || (this.wantClaim && this.claimRoom(0) > 0);
   }
 
   private async pumpLoop(): Promise<void> {
-    try {
-      for (;;) {
-        const paused = Date.now() < this.pausedUntil;
-        const outcomes = paused ? [] : this.pending.splice(0);
-        const room = this.claimRoom(outcomes.length);
-        const claim: ClaimRequest | null =
-          room > 0 && this.wantClaim && !paused
-            ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
-            : null;
-        if (outcomes.length === 0 && !claim) break;
-        if (claim) this.wantClaim = false;
-        let claimed: ClaimedTask[];
-        try {
-          claimed = await this.options.store.settle(split(outcomes), claim, this.clock.now());
-        } catch (err) {
-          if (claim) this.wantClaim = true;
-          await this.recover(outcomes, err, claim !== null);
-          continue;
-        }
-        this.writeErrors = 0;
-        for (const o of outcomes) this.unwritten.delete(o.item.id);
-        this.announce(outcomes);
-        if (claim) {
-          this.claimErrors = 0;
-          this.claimedCount += claimed.length;
-          if (this.stopping) {
-            // stop() began while this claim was under way: hand them back, never start them.
-            await this.releaseSafely(claimed.map((t) => ref(t)));
-          } else {
-            for (const t of claimed) this.buffer.push(t);
-            this.fillSlots();
-          }
-          if (claimed.length === claim.limit) this.wantClaim = true;
-          else void this.lookAhead();
-        }
-        // Handlers that settle now (a no-op settles within this turn) join the next batch.
-        await new Promise((resolve) => setImmediate(resolve));
+    // Joins the pump's turn: handlers that settled in this turn are in `pending` by then.
+    await Promise.resolve();
+    for (;;) {
+      const paused = Date.now() < this.pausedUntil;
+      const outcomes = paused ? [] : this.pending.splice(0);
+      const room = this.claimRoom(outcomes.length);
+      const claim: ClaimRequest | null =
+        room > 0 && this.wantClaim && !paused
+          ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
+          : null;
+      if (outcomes.length === 0 && !claim) break;
+      const wakeSeq = this.wakeSeq;
+      this.claimingLimit += claim?.limit ?? 0;
+      this.writingCount += outcomes.length;
+      // More work than this call takes (room left to claim into): another lane may start beside it.
+      if (this.lanes.size < this.maxLanes && this.hasWork()) this.schedulePump();
+      let claimed: ClaimedTask[];
+      try {
+        claimed = await this.options.store.settle(split(outcomes), claim, this.clock.now());
+      } catch (err) {
+        await this.recover(outcomes, err, claim !== null);
+        continue;
+      } finally {
+        this.claimingLimit -= claim?.limit ?? 0;
+        this.writingCount -= outcomes.length;
       }
-    } finally {
-      this.pumping = false;
-      this.notifyIdle();
+      this.writeErrors = 0;
+      for (const o of outcomes) this.unwritten.delete(o.item.id);
+      this.announce(outcomes);
+      if (claim) {
+        this.claimErrors = 0;
+        this.claimedCount += claimed.length;
+        if (this.stopping) {
+          // stop() began while this claim was under way: hand them back, never start them.
+          await this.releaseSafely(claimed.map((t) => ref(t)));
+        } else {
+          for (const t of claimed) this.buffer.push(t);
+          this.fillSlots();
+        }
+        // A short claim: nothing more is due, unless a wake-up came since it began.
+        if (claimed.length < claim.limit) {
+          if (this.wakeSeq === wakeSeq) this.wantClaim = false;
+          void this.lookAhead();
+        }
+      }
+      // Handlers that settle now (a no-op settles within this turn) join the next batch.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

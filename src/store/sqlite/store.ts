@@ -112,6 +112,8 @@ function isBusy(err: unknown): boolean {
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
+  // One writer at a time: a second call would only wait for the lock.
+  readonly parallelSettles = 1;
   readonly where: string;
   private readonly db: Database.Database;
   private readonly signals: SqliteSignals;
