@@ -31,20 +31,35 @@ export function perMinuteSlots(now: Date): { minute: Date; completed: number; fa
 export function mergePages(page: TaskPageRequest, run: (page: TaskPageRequest) => TaskListItem[]): TaskListItem[] {
   const statuses = page.filter.status ?? [];
   if (page.sort !== 'id' || statuses.length < 2) return run(page);
-  const rows = statuses.flatMap((status) => run({ ...page, filter: { ...page.filter, status: [status] } }));
-  rows.sort((a, b) => (page.order === 'desc' ? b.id - a.id : a.id - b.id));
-  return rows.slice(0, page.limit);
+  return merged(page, statuses.map((status) => run(withStatus(page, status))));
 }
 
-/** As mergePages, for an engine whose queries are asynchronous. */
+/**
+ * As mergePages, for an engine whose queries are asynchronous. `splitAll` says which other pages to
+ * split, by every status, when the filter names none (PostgreSQL: indexes that cover finished tasks
+ * only, which a page can use once its status says it reads finished tasks).
+ */
 export async function mergePagesAsync(
   page: TaskPageRequest,
   run: (page: TaskPageRequest) => Promise<TaskListItem[]>,
+  splitAll: (page: TaskPageRequest) => boolean = () => false,
 ): Promise<TaskListItem[]> {
-  const statuses = page.filter.status ?? [];
-  if (page.sort !== 'id' || statuses.length < 2) return run(page);
-  const pages = await Promise.all(statuses.map((status) => run({ ...page, filter: { ...page.filter, status: [status] } })));
+  const named = page.filter.status ?? [];
+  const statuses = named.length === 0 && splitAll(page) ? TASK_STATUSES : named;
+  if (statuses.length < 2 || (page.sort !== 'id' && named.length > 0)) return run(page);
+  return merged(page, await Promise.all(statuses.map((status) => run(withStatus(page, status)))));
+}
+
+function withStatus(page: TaskPageRequest, status: TaskStatus): TaskPageRequest {
+  return { ...page, filter: { ...page.filter, status: [status] } };
+}
+
+/** The pages' rows in the page's own order (its sort column, then id), cut to its limit. */
+function merged(page: TaskPageRequest, pages: TaskListItem[][]): TaskListItem[] {
+  const key = (t: TaskListItem): number =>
+    page.sort === 'runAt' ? t.runAt.getTime() : page.sort === 'finishedAt' ? (t.finishedAt?.getTime() ?? 0) : 0;
+  const sign = page.order === 'desc' ? -1 : 1;
   const rows = pages.flat();
-  rows.sort((a, b) => (page.order === 'desc' ? b.id - a.id : a.id - b.id));
+  rows.sort((a, b) => sign * (key(a) - key(b) || a.id - b.id));
   return rows.slice(0, page.limit);
 }
