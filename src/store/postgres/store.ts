@@ -484,8 +484,8 @@ export class PostgresStore implements Store {
                 output = CASE WHEN c.attempt > 1 THEN append_output(t.output, c.output) ELSE c.output END,
                 lease_until = NULL, cancel_requested = false
            FROM unnest($2::bigint[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[]) AS c (id, worker, attempt, result, output)
-          -- The rows are found by primary key: "status || ''" keeps the planner off the partial lease
-          -- index, where it would walk every entry a finished task left there until vacuum, more at each batch.
+          -- The rows are found by primary key: "status || ''" keeps the planner off tasks_by_status, where
+          -- it would walk every entry a finished task left there until vacuum, more at each batch.
           WHERE t.id = c.id AND t.status || '' = 'STARTED' AND t.locked_worker = c.worker AND t.attempts = c.attempt
             AND NOT t.has_dependants
          RETURNING t.id),
@@ -814,10 +814,20 @@ export class PostgresStore implements Store {
   }
 
   async nextRunAt(queues: readonly string[] | null): Promise<Date | null> {
-    const [row] = await select<{ t: Date | null }>(
+    // The earliest run time of an unblocked WAITING task: a loose scan of the due index (in priority
+    // order), one seek per priority present and one for the first run time under it; priorities are few.
+    const due = `FROM tasks WHERE status = 'WAITING' AND waiting_for = 0 ${queues ? 'AND queue = q.queue' : ''}`;
+    const [row] = await selectPrepared<{ t: Date | null }>(
       this.pool,
-      `SELECT min(run_at) AS t FROM tasks
-        WHERE status = 'WAITING' AND waiting_for = 0 ${queues ? 'AND queue = ANY($1::text[])' : ''}`,
+      queues ? 'taskmill_next_run_queues' : 'taskmill_next_run',
+      `SELECT min(n.t) AS t FROM ${queues ? 'unnest($1::text[]) AS q (queue)' : '(VALUES (NULL::text)) AS q (queue)'},
+         LATERAL (
+           WITH RECURSIVE p (pr) AS (
+             SELECT (SELECT priority ${due} ORDER BY priority DESC LIMIT 1)
+             UNION ALL
+             SELECT (SELECT priority ${due} AND priority < p.pr ORDER BY priority DESC LIMIT 1) FROM p WHERE p.pr IS NOT NULL)
+           SELECT min((SELECT run_at ${due} AND priority = p.pr ORDER BY priority DESC, run_at LIMIT 1)) AS t
+             FROM p WHERE p.pr IS NOT NULL) AS n`,
       queues ? [queues] : [],
     );
     return row?.t ?? null;

@@ -106,6 +106,21 @@ function toClaimed(r: ClaimRow, lockedBy: ClaimedTask['lockedBy'], startedAt: Da
   };
 }
 
+/**
+ * The earliest run time of an unblocked WAITING task (of one queue, with `queueTerm`): the due index
+ * is in priority order, so a loose scan takes each priority present in turn (one seek each) and the
+ * first run time under it. Priorities are few, so this costs a handful of seeks at any backlog.
+ */
+function nextRunSql(index: 'tasks_due' | 'tasks_due_queue', queueTerm: string): string {
+  const due = `FROM tasks INDEXED BY ${index} WHERE status = 'WAITING' AND waiting_for = 0 ${queueTerm}`;
+  return `WITH RECURSIVE p (pr) AS (
+      SELECT (SELECT priority ${due} ORDER BY priority DESC LIMIT 1)
+      UNION ALL
+      SELECT (SELECT priority ${due} AND priority < p.pr ORDER BY priority DESC LIMIT 1) FROM p WHERE p.pr IS NOT NULL)
+    SELECT min((SELECT run_at ${due} AND priority = p.pr ORDER BY priority DESC, run_at LIMIT 1)) AS t
+      FROM p WHERE p.pr IS NOT NULL`;
+}
+
 function isBusy(err: unknown): boolean {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('SQLITE_BUSY');
 }
@@ -572,7 +587,7 @@ export class SqliteStore implements Store {
     // Judged by the host's clock (see the interface); a look first, so no write lock when none expired.
     const expiredBefore = Date.now();
     const any = await this.read(() =>
-      this.stmt("SELECT 1 FROM tasks INDEXED BY tasks_leases WHERE status = 'STARTED' AND lease_until < ? LIMIT 1").get(
+      this.stmt("SELECT 1 FROM tasks INDEXED BY tasks_by_status WHERE status = 'STARTED' AND lease_until < ? LIMIT 1").get(
         expiredBefore,
       ),
     );
@@ -667,14 +682,13 @@ export class SqliteStore implements Store {
   }
 
   async nextRunAt(queues: readonly string[] | null): Promise<Date | null> {
-    const queueFilter = queues ? `AND queue IN (${queues.map(() => '?').join(', ')})` : '';
-    const row = await this.read(
-      () =>
-        this.stmt(
-          `SELECT min(run_at) AS t FROM tasks INDEXED BY tasks_next_run WHERE status = 'WAITING' AND waiting_for = 0 ${queueFilter}`,
-        ).get(...(queues ?? [])) as { t: number | null },
+    const times = await this.read(() =>
+      queues
+        ? queues.map((queue) => (this.stmt(nextRunSql('tasks_due_queue', 'AND queue = @queue')).get({ queue }) as { t: number | null }).t)
+        : [(this.stmt(nextRunSql('tasks_due', '')).get() as { t: number | null }).t],
     );
-    return row.t === null ? null : new Date(row.t);
+    const next = Math.min(...times.filter((t): t is number => t !== null));
+    return Number.isFinite(next) ? new Date(next) : null;
   }
 
   async saveSchedule(definition: ScheduleDefinition, now: Date): Promise<Schedule> {
