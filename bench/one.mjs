@@ -143,8 +143,8 @@ const workloads = {
   },
 
   // Clock: from telling the connected, idle worker process to start, until the store counts all
-  // DRAIN_N COMPLETED (or the cap: then partial). Polled slowly until the worker says every
-  // handler ran, then every 5 ms — as the peers harness does.
+  // DRAIN_N COMPLETED (or the cap: then partial). Polled every 250 ms until the worker says every
+  // handler ran (the message ends the wait at once), then every 5 ms.
   drain: () => drain('noop'),
   // The same with handlers that each await a 5 ms timer: bound by concurrency / 5 ms, not CPU.
   'drain-io': () => drain('io'),
@@ -263,7 +263,10 @@ async function drain(name) {
   w.start();
   let completed = 0;
   while (performance.now() - t0 < timeoutMs) {
-    await sleep(w.has('handled-all') ? 5 : isolated ? 50 : 250);
+    // Until the worker says every handler ran, a slow poll that the message cuts short (the peers'
+    // harness sleeps the whole 250 ms, which can add up to a quarter of a second to a one-second drain).
+    if (w.has('handled-all')) await sleep(5);
+    else await w.waitFor('handled-all', isolated ? 50 : 250);
     completed = (await mill.store.counts()).COMPLETED;
     if (completed >= DRAIN_N) break;
   }

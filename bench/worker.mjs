@@ -47,8 +47,16 @@ if (process.env.BENCH_TRACE === '1') {
   const st = (trace.settle = { calls: 0, items: 0, outcomes: 0, ms: 0 });
   mill.store.settle = async (outcomes, claim, now) => {
     const t0 = performance.now();
+    const wake = lastWake, start = Date.now();
     try {
       const r = await settle(outcomes, claim, now);
+      const end = Date.now();
+      for (const { payload } of r) {
+        if (typeof payload?.t !== 'number') continue;
+        if (wake >= payload.t) stages.wake.push(wake - payload.t);
+        stages.claimStart.push(start - payload.t);
+        stages.claimEnd.push(end - payload.t);
+      }
       st.items += r.length;
       st.outcomes += outcomes.completions.length + outcomes.failures.length;
       if (process.env.BENCH_TRACE_CALLS && st.calls < 40) process.stderr.write(`settle ${outcomes.completions.length} done, claim ${claim?.limit ?? '-'} -> ${r.length}\n`);
