@@ -220,6 +220,7 @@ const FIGURES = [
   ['pickup latency c10, isolation "process", p99, ms', 'latency-iso', 'p99'],
   ['pickup latency c10, isolation "process", max, ms', 'latency-iso', 'max'],
   ['one add() of those, p50 ms (in the latency)', 'latency', 'addP50Ms'],
+  ['one add() back to back, p50 ms (enqueue-single)', 'enqueue-single', 'addP50Ms'],
   ['future-task lateness p50, ms', 'lateness', 'p50'],
   ['future-task lateness p99, ms', 'lateness', 'p99'],
   ['cron tick lateness p50, ms (start - due)', 'cron', 'p50'],
@@ -279,7 +280,10 @@ const goals = [
   { goal: 'PG drain c50 / c10', value: ratio(get('taskmill-pg', 'drain-c50', 'jobsPerSec'), get('taskmill-pg', 'drain', 'jobsPerSec')), op: '>=', target: 1 },
   { goal: 'SQLite pickup p50, ms', value: get('taskmill-sqlite', 'latency', 'p50'), op: '<=', target: get('bullmq', 'latency', 'p50'), of: 'BullMQ\'s' },
   { goal: 'PG pickup p50, ms', value: get('taskmill-pg', 'latency', 'p50'), op: '<=', target: get('bullmq', 'latency', 'p50'), of: 'BullMQ\'s' },
-  { goal: 'PG one add() p50, ms', value: get('taskmill-pg', 'latency', 'addP50Ms'), op: '<=',
+  // Like for like: pgbench's one client runs transactions back to back, as enqueue-single adds. An add
+  // of the latency workload comes after 20 ms of idleness, which costs both ends a wake-up (its p50 is
+  // in the table above).
+  { goal: 'PG one add() p50, ms (back to back)', value: get('taskmill-pg', 'enqueue-single', 'addP50Ms'), op: '<=',
     target: pgbenchLatency === undefined ? undefined : 1.5 * pgbenchLatency, of: '1.5 × pgbench -c 1 average' },
 ];
 console.log('\ngoals:');
@@ -287,7 +291,7 @@ for (const g of goals) {
   g.met = g.value === undefined || g.target === undefined ? null : g.op === '>=' ? g.value >= g.target : g.value <= g.target;
   const v = g.value === undefined ? 'n/a' : g.value.toFixed(2);
   const t = g.target === undefined ? `${g.of} (n/a)` : `${g.target.toFixed(2)}${g.of ? ` (${g.of})` : ''}`;
-  console.log(`  ${g.goal.padEnd(36)} ${v.padStart(6)}  goal ${g.op} ${t}  ${g.met === null ? 'not measured in this sitting' : g.met ? 'MET' : 'MISSED'}`);
+  console.log(`  ${g.goal.padEnd(40)} ${v.padStart(6)}  goal ${g.op} ${t}  ${g.met === null ? 'not measured in this sitting' : g.met ? 'MET' : 'MISSED'}`);
 }
 
 if (saved) process.exit(0);
