@@ -58,10 +58,16 @@ export interface StopOptions {
 
 /**
  * How far ahead a worker claims: the tasks its slots will finish in this long, judged by the mean
- * handler time (at most four times the slots). Fast tasks then travel in larger batches; slow ones
- * are not held back from other workers in a buffer.
+ * handler time (at most a full claim per call the store may have under way). Fast tasks then travel
+ * in larger batches; slow ones are not held back from other workers in a buffer.
  */
 const CLAIM_AHEAD_MS = 10;
+/**
+ * The most one call claims is five times the slots, or this many if more: very fast tasks then cost
+ * one round trip per 200 (on PostgreSQL a drain of no-op tasks ran 30% faster than with 50 per call),
+ * while the claim-ahead rule above keeps slower tasks out of the buffer.
+ */
+const MIN_CLAIM_BATCH = 200;
 /** After a stop, how long unwritten outcomes are retried before their leases are left to expire. */
 const FINAL_FLUSH_MS = 5_000;
 
@@ -360,14 +366,11 @@ export class Worker {
     // Outcomes left unwritten by earlier calls (the database is away) stop new claims: nothing piles up.
     if (this.unwritten.size - writing - this.writingCount >= this.options.concurrency * 4) return 0;
     const { concurrency } = this.options;
-    // Each call may claim up to five times the slots; with two calls under way, the claims of one run
-    // while the other is in the database.
-    const prefetch = Math.min(4 * concurrency * this.maxLanes, Math.floor((concurrency * CLAIM_AHEAD_MS) / this.meanTaskMs));
-    const room = Math.min(
-      5 * concurrency,
-      concurrency + prefetch - this.running.size - this.buffer.length - this.claimingLimit,
-    );
-    const left = this.options.maxTasks === undefined ? room : Math.min(room, this.options.maxTasks - this.claimedCount);
+    // With two calls under way, the tasks one claimed run while the other is in the database.
+    const batch = Math.max(MIN_CLAIM_BATCH, 5 * concurrency);
+    const prefetch = Math.min(batch * this.maxLanes - concurrency, Math.floor((concurrency * CLAIM_AHEAD_MS) / this.meanTaskMs));
+    const room = Math.min(batch, concurrency + prefetch - this.running.size - this.buffer.length - this.claimingLimit);
+    const left = this.options.maxTasks === undefined ? room : Math.min(room, this.options.maxTasks - this.claimedCount - this.claimingLimit);
     return Math.max(0, left);
   }
 

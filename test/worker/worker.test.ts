@@ -37,6 +37,7 @@ const HANDLERS = {
   _disabled: `export default async () => 'never';`,
   follow: `export default async (payload, ctx) => ctx.add('echo', { from: ctx.task.id }, { note: 'follow-up' });`,
   notjson: `export default async () => ({ big: 10n });`,
+  noop: `export default () => {};`,
 };
 
 for (const engine of ENGINES) {
@@ -55,6 +56,18 @@ for (const engine of ENGINES) {
       await worker?.stop({ timeoutMs: 100 });
       worker = undefined;
       await p.close();
+    });
+
+    it('claims exactly maxTasks from a large backlog, however many claims it has under way', async () => {
+      p = await makeProject(engine, HANDLERS);
+      await p.mill.addMany(Array.from({ length: 500 }, () => ({ name: 'noop' })));
+      worker = p.mill.worker({ maxTasks: 30 });
+      worker.start();
+      const deadline = Date.now() + 20_000;
+      while (!worker.exhausted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await worker.whenIdle();
+      const counts = await p.mill.store.counts();
+      assert.deepEqual([counts.COMPLETED, counts.STARTED, counts.WAITING], [30, 0, 470]);
     });
 
     it('runs a task: result and output stored, COMPLETED', async () => {
