@@ -101,6 +101,34 @@ function toClaimed(r: ClaimJson, lockedBy: ClaimedTask['lockedBy'], startedAt: D
   };
 }
 
+/** Claimed rows in claim order (priority desc, runAt, id): an UPDATE returns them in any order. */
+function claimedInOrder(rows: readonly ClaimJson[], claim: ClaimRequest): ClaimedTask[] {
+  return rows
+    .map((r) => toClaimed(r, claim.lock, claim.now))
+    .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id);
+}
+
+/**
+ * The claim's two CTEs, `next` and `claimed` (CLAIM_COLUMNS), with the statement's own placeholders:
+ * shared by settle's one statement and the claim alone.
+ */
+function claimCtes(p: { now: string; limit: string; host: string; pid: string; worker: string; lease: string; queues: string | null }): string {
+  return `next AS (
+         SELECT id FROM tasks
+          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= ${p.now} ${p.queues ? `AND queue = ANY(${p.queues}::text[])` : ''}
+          ORDER BY priority DESC, run_at, id
+          LIMIT ${p.limit}
+          FOR UPDATE SKIP LOCKED),
+       claimed AS (
+         UPDATE tasks
+            SET status = 'STARTED', attempts = attempts + 1, started_at = ${p.now}, finished_at = NULL,
+                locked_host = ${p.host}, locked_pid = ${p.pid}, locked_worker = ${p.worker},
+                -- the database's clock: hosts whose clocks differ still agree on when a lease ends
+                lease_until = now() + ${p.lease}::bigint * interval '1 millisecond'
+          WHERE id IN (SELECT id FROM next)
+         RETURNING ${CLAIM_COLUMNS})`;
+}
+
 /** A schema name as an SQL identifier: quoted, so a reserved word such as `user` works. */
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -498,6 +526,17 @@ export class PostgresStore implements Store {
       return [];
     }
     const queues = claim?.queues ?? null;
+    if (completions.length === 0 && claim && !carrying) {
+      // A claim alone (an idle worker woken by a new task): the shorter statement, for pickup latency.
+      const [only] = await selectPrepared<{ claimed: ClaimJson[] | null }>(
+        this.workPool,
+        queues ? 'taskmill_claim_queues' : 'taskmill_claim',
+        `WITH ${claimCtes({ now: '$1', limit: '$2', host: '$3', pid: '$4', worker: '$5', lease: '$6', queues: queues ? '$7' : null })}
+         SELECT json_agg(claimed) AS claimed FROM claimed`,
+        [now, claim.limit, claim.lock.host, claim.lock.pid, claim.lock.workerId, claim.leaseMs, ...(queues ? [queues] : [])],
+      );
+      return claimedInOrder(only?.claimed ?? [], claim);
+    }
     const [row] = await selectPrepared<{ done: string[] | null; claimed: ClaimJson[] | null }>(
       this.workPool,
       queues ? 'taskmill_settle_queues' : 'taskmill_settle',
@@ -512,20 +551,7 @@ export class PostgresStore implements Store {
           WHERE t.id = c.id AND t.status || '' = 'STARTED' AND t.locked_worker = c.worker AND t.attempts = c.attempt
             AND NOT t.has_dependants
          RETURNING t.id),
-       next AS (
-         SELECT id FROM tasks
-          WHERE status = 'WAITING' AND waiting_for = 0 AND run_at <= $1 ${queues ? 'AND queue = ANY($12::text[])' : ''}
-          ORDER BY priority DESC, run_at, id
-          LIMIT $7
-          FOR UPDATE SKIP LOCKED),
-       claimed AS (
-         UPDATE tasks
-            SET status = 'STARTED', attempts = attempts + 1, started_at = $1, finished_at = NULL,
-                locked_host = $8, locked_pid = $9, locked_worker = $10,
-                -- the database's clock: hosts whose clocks differ still agree on when a lease ends
-                lease_until = now() + $11::bigint * interval '1 millisecond'
-          WHERE id IN (SELECT id FROM next)
-         RETURNING ${CLAIM_COLUMNS})
+       ${claimCtes({ now: '$1', limit: '$7', host: '$8', pid: '$9', worker: '$10', lease: '$11', queues: queues ? '$12' : null })}
        SELECT (SELECT array_agg(id) FROM done) AS done, (SELECT json_agg(claimed) FROM claimed) AS claimed`,
       [
         now,
@@ -545,11 +571,7 @@ export class PostgresStore implements Store {
     const done = new Set((row?.done ?? []).map(Number));
     const left = completions.filter((c) => !done.has(c.id));
     if (carrying) left.push(...byId(outcomes.completions.filter(hasFollowUps)));
-    const claimed = claim
-      ? (row?.claimed ?? [])
-          .map((r) => toClaimed(r, claim.lock, claim.now))
-          .sort((a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || a.id - b.id)
-      : [];
+    const claimed = claim ? claimedInOrder(row?.claimed ?? [], claim) : [];
     if (left.length > 0) {
       try {
         await this.completeTransaction(left, now);
