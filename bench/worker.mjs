@@ -29,10 +29,8 @@ if (process.env.BENCH_TRACE === '1') {
   let lastWake = 0;
   const subscribe = mill.store.subscribe.bind(mill.store);
   mill.store.subscribe = (listener) => subscribe((e) => { if (e.kind === 'wake') lastWake = Date.now(); listener(e); });
-  const claim = mill.store.claim.bind(mill.store);
-  mill.store.claim = async (req) => {
-    const wake = lastWake, start = Date.now();
-    const tasks = await claim(req);
+  // The stages of each claimed task that carries t, for a call that began at `start` after the wake-up `wake`.
+  const record = (tasks, wake, start) => {
     const end = Date.now();
     for (const { payload } of tasks) {
       if (typeof payload?.t !== 'number') continue;
@@ -40,6 +38,12 @@ if (process.env.BENCH_TRACE === '1') {
       stages.claimStart.push(start - payload.t);
       stages.claimEnd.push(end - payload.t);
     }
+  };
+  const claim = mill.store.claim.bind(mill.store);
+  mill.store.claim = async (req) => {
+    const wake = lastWake, start = Date.now();
+    const tasks = await claim(req);
+    record(tasks, wake, start);
     return tasks;
   };
   // settle (outcomes + claim in one call) is the worker's main call: items = tasks claimed; outcomes counted apart.
@@ -50,13 +54,7 @@ if (process.env.BENCH_TRACE === '1') {
     const wake = lastWake, start = Date.now();
     try {
       const r = await settle(outcomes, claim, now);
-      const end = Date.now();
-      for (const { payload } of r) {
-        if (typeof payload?.t !== 'number') continue;
-        if (wake >= payload.t) stages.wake.push(wake - payload.t);
-        stages.claimStart.push(start - payload.t);
-        stages.claimEnd.push(end - payload.t);
-      }
+      record(r, wake, start);
       st.items += r.length;
       st.outcomes += outcomes.completions.length + outcomes.failures.length;
       if (process.env.BENCH_TRACE_CALLS && st.calls < 40) process.stderr.write(`settle ${outcomes.completions.length} done, claim ${claim?.limit ?? '-'} -> ${r.length}\n`);
