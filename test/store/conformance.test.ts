@@ -92,6 +92,47 @@ for (const engine of ENGINES) {
       assert.ok(leaseLeft > 20_000 && leaseLeft <= 30_000, `lease ends in ${leaseLeft} ms`);
     });
 
+    it('a batch keeps each task\'s own values, whichever columns are shared across it', async () => {
+      const varied = [
+        newTask('a', { queue: 'q1', priority: 1, runAt: at(1000), maxAttempts: 2, timeoutMs: 1000, note: 'one' }),
+        newTask('b', { queue: 'q2', priority: 2, runAt: at(2000), maxAttempts: 4, timeoutMs: 2000, note: null }),
+        newTask('a', { queue: 'q1', priority: 1, runAt: at(1000), maxAttempts: 2, timeoutMs: 3000, note: 'three' }),
+      ];
+      const shared = [newTask('c', { payload: { n: 1 }, queue: 'q3' }), newTask('c', { payload: { n: 2 }, queue: 'q3' })];
+      for (const batch of [varied, shared]) {
+        const added = await store.add(batch, T0);
+        for (const [i, r] of added.entries()) {
+          const t = await store.get(r.task.id);
+          const want = batch[i]!;
+          assert.deepEqual(
+            [t?.name, t?.payload, t?.queue, t?.priority, t?.runAt.getTime(), t?.maxAttempts, t?.timeoutMs, t?.note],
+            [want.name, want.payload, want.queue, want.priority, want.runAt.getTime(), want.maxAttempts, want.timeoutMs, want.note],
+          );
+        }
+      }
+    });
+
+    it('the next run time is the earliest unblocked WAITING task of any priority, per queue when asked', async () => {
+      assert.equal(await store.nextRunAt(null), null);
+      const [blocker] = await store.add([newTask('a', { runAt: at(999_000) })], T0);
+      await store.add(
+        [
+          newTask('a', { priority: 9, runAt: at(30_000), queue: 'b' }),
+          newTask('a', { priority: 5, runAt: at(50_000) }),
+          newTask('a', { priority: 1, runAt: at(20_000), queue: 'a' }),
+          newTask('a', { priority: -3, runAt: at(10_000), queue: 'b' }),
+          // blocked by a prerequisite: never the next run time, however early
+          newTask('a', { priority: 0, runAt: at(1_000), prerequisites: [blocker!.task.id] }),
+        ],
+        T0,
+      );
+      assert.equal((await store.nextRunAt(null))?.getTime(), at(10_000).getTime());
+      assert.equal((await store.nextRunAt(['a']))?.getTime(), at(20_000).getTime());
+      assert.equal((await store.nextRunAt(['a', 'default']))?.getTime(), at(20_000).getTime());
+      assert.equal((await store.nextRunAt(['b']))?.getTime(), at(10_000).getTime());
+      assert.equal(await store.nextRunAt(['none']), null);
+    });
+
     it('claims only from the requested queues', async () => {
       await store.add([newTask('a', { queue: 'mail' }), newTask('a', { queue: 'reports' })], T0);
       const got = await claim(10, at(0), 'w1', ['reports']);
