@@ -458,10 +458,6 @@ export class Taskmill {
   }
 
   /**
-   * Returns the name's stored form (lower case); refuses an invalid name, and an unknown one when this
-   * process can see the tasks folder. An unknown name costs a directory scan at most, never an import.
-   */
-  /**
    * Whether this process can see the tasks folder, looked up at most every 250 ms (as the handler
    * registry re-reads it): a batch of adds pays for one look, not one per task.
    */
@@ -474,6 +470,10 @@ export class Taskmill {
     return this.tasksDirSeen;
   }
 
+  /**
+   * Returns the name's stored form (lower case); refuses an invalid name, and an unknown one when this
+   * process can see the tasks folder. An unknown name costs a directory scan at most, never an import.
+   */
   private checkTaskName(name: string): string {
     const canonical = validateTaskName(name);
     if (this.tasksDirExists() && !this.handlers.has(canonical)) {

@@ -5,9 +5,10 @@
 // background, in the same store call (one transaction) that claims the next tasks, so a busy worker
 // costs one round trip per batch rather than three per task. Where the engine gains from it
 // (PostgreSQL: another connection, another server process), a second call runs while the first is
-// under way, so the database works on one batch while this process runs the other. Until its outcome is written a task's
-// lease is held and renewed, so a database that is away for a while loses nothing: the write is
-// retried with back-off, and a row the database refuses is isolated so the rest of its batch lands.
+// under way, so the database works on one batch while this process runs the other.
+// Until its outcome is written a task's lease is held and renewed, so a database that is away for a
+// while loses nothing: the write is retried with back-off, and a row the database refuses is isolated
+// so the rest of its batch lands.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { MAX_TIMER_MS } from '../config/duration.js';
@@ -360,11 +361,11 @@ export class Worker {
     });
   }
 
-  /** How many tasks the next claim may take, beside the `writing` outcomes it carries. */
-  private claimRoom(writing: number): number {
+  /** How many tasks the next claim may take, beside the outcomes of the calls under way and about to go. */
+  private claimRoom(): number {
     if (this.stopping || this.exhausted) return 0;
     // Outcomes left unwritten by earlier calls (the database is away) stop new claims: nothing piles up.
-    if (this.unwritten.size - writing - this.writingCount >= this.options.concurrency * 4) return 0;
+    if (this.unwritten.size - this.writingCount >= this.options.concurrency * 4) return 0;
     const { concurrency } = this.options;
     // With two calls under way, the tasks one claimed run while the other is in the database.
     const batch = Math.max(MIN_CLAIM_BATCH, 5 * concurrency);
@@ -397,7 +398,7 @@ export class Worker {
   /** Something another lane could take now: outcomes to write, or room to claim into. */
   private hasWork(): boolean {
     if (Date.now() < this.pausedUntil) return false;
-    return this.pending.length > 0 || (this.wantClaim && this.claimRoom(0) > 0);
+    return this.pending.length > 0 || (this.wantClaim && this.claimRoom() > 0);
   }
 
   private async pumpLoop(): Promise<void> {
@@ -406,7 +407,8 @@ export class Worker {
     for (;;) {
       const paused = Date.now() < this.pausedUntil;
       const outcomes = paused ? [] : this.pending.splice(0);
-      const room = this.claimRoom(outcomes.length);
+      this.writingCount += outcomes.length;
+      const room = this.claimRoom();
       const claim: ClaimRequest | null =
         room > 0 && this.wantClaim && !paused
           ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
@@ -414,7 +416,6 @@ export class Worker {
       if (outcomes.length === 0 && !claim) break;
       const wakeSeq = this.wakeSeq;
       this.claimingLimit += claim?.limit ?? 0;
-      this.writingCount += outcomes.length;
       // More work than this call takes (room left to claim into): another lane may start beside it.
       if (this.lanes.size < this.maxLanes && this.hasWork()) this.schedulePump();
       let claimed: ClaimedTask[];

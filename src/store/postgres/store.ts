@@ -145,7 +145,6 @@ async function select<T>(db: Db, sql: string, values: unknown[] = []): Promise<T
   return (await db.query(sql, values)).rows as T[];
 }
 
-/** For the hot path: parsed and planned once per connection. */
 /**
  * The columns a batch insert writes from its tasks: column, SQL type, value, and whether it always
  * travels as an array (name and payload, which nearly always differ; at least one array keeps the
@@ -166,6 +165,7 @@ const INSERT_COLUMNS: readonly (readonly [string, string, (t: NewTask) => unknow
   ['scheduled_for', 'timestamptz', (t) => t.scheduledFor ?? null, false],
 ];
 
+/** For the hot path: parsed and planned once per connection. */
 async function selectPrepared<T>(db: pg.Pool | pg.PoolClient, name: string, sql: string, values: unknown[]): Promise<T[]> {
   return (await db.query({ name, text: sql, values })).rows as T[];
 }
@@ -352,6 +352,7 @@ export class PostgresStore implements Store {
     if (tasks.length === 1 && fromHere) return [await this.insertOnePlain(db as pg.Pool | pg.PoolClient, tasks[0] as NewTask, now)];
     const values: unknown[] = [now, this.channel, encode({ kind: 'wake' }, fromHere ? this.local.origin : null)];
     const arrays: string[] = [];
+    const arrayColumns: string[] = [];
     const picks: string[] = [];
     let shape = '';
     for (const [column, type, pick, alwaysArray] of INSERT_COLUMNS) {
@@ -366,15 +367,15 @@ export class PostgresStore implements Store {
         shape += 's';
       } else {
         arrays.push(`$${values.push(tasks.map(pick))}::${type}[]`);
+        arrayColumns.push(column);
         picks.push(`t.${column}`);
         shape += 'a';
       }
     }
-    const names = INSERT_COLUMNS.filter((_, i) => shape[i] === 'a').map(([column]) => column);
     const text = `WITH inserted AS (
          INSERT INTO tasks (${INSERT_COLUMNS.map(([column]) => column).join(', ')}, status, created_at)
          SELECT ${picks.join(', ')}, 'WAITING', $1::timestamptz
-           FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS t (${names.join(', ')}, n)
+           FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS t (${arrayColumns.join(', ')}, n)
           ORDER BY n
          RETURNING id)
        SELECT inserted.id FROM inserted, pg_notify($2, $3)`;
