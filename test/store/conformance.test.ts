@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { openStore } from '../../src/store/open.js';
 import type { AttemptRef, ClaimedTask, Store } from '../../src/store/store.js';
+import type { Json } from '../../src/model/task.js';
 import { ENGINES, type TempDatabase } from '../helpers/engines.js';
 import { eventually, newTask } from '../helpers/fixtures.js';
 
@@ -99,7 +100,10 @@ for (const engine of ENGINES) {
         newTask('a', { queue: 'q1', priority: 1, runAt: at(1000), maxAttempts: 2, timeoutMs: 3000, note: 'three' }),
       ];
       const shared = [newTask('c', { payload: { n: 1 }, queue: 'q3' }), newTask('c', { payload: { n: 2 }, queue: 'q3' })];
-      for (const batch of [varied, shared]) {
+      // every JSON shape a payload may take, with characters a text encoding must escape
+      const shapes = ([null, 0, -1.5, 'a "quoted", back\\slash, {brace}, comma', true, [], [1, [2, { x: null }]], {}, { 'ké y': 'ü€😀\n\t' }] as Json[])
+        .map((payload) => newTask('d', { payload }));
+      for (const batch of [varied, shared, shapes]) {
         const added = await store.add(batch, T0);
         for (const [i, r] of added.entries()) {
           const t = await store.get(r.task.id);
