@@ -129,6 +129,8 @@ export class Worker {
   private writingCount = 0;
   private pumpQueued = false;
   private wantClaim = true;
+  /** The last claim came back full: more may be due than one call takes, so two may claim at once. */
+  private backlog = false;
   /** Counts wake-ups, so a short claim can tell whether a task may have come since it began. */
   private wakeSeq = 0;
   private pausedUntil = 0;
@@ -398,7 +400,15 @@ export class Worker {
   /** Something another lane could take now: outcomes to write, or room to claim into. */
   private hasWork(): boolean {
     if (Date.now() < this.pausedUntil) return false;
-    return this.pending.length > 0 || (this.wantClaim && this.claimRoom() > 0);
+    return this.pending.length > 0 || (this.mayClaim() && this.claimRoom() > 0);
+  }
+
+  /**
+   * Whether a call may claim now: one claim at a time until one comes back full. A wake-up on an idle
+   * worker (one task added) costs one claim, not one per lane.
+   */
+  private mayClaim(): boolean {
+    return this.wantClaim && (this.claimingLimit === 0 || this.backlog);
   }
 
   private async pumpLoop(): Promise<void> {
@@ -410,7 +420,7 @@ export class Worker {
       this.writingCount += outcomes.length;
       const room = this.claimRoom();
       const claim: ClaimRequest | null =
-        room > 0 && this.wantClaim && !paused
+        room > 0 && this.mayClaim() && !paused
           ? { lock: this.lock, queues: this.options.queues ?? null, limit: room, now: this.clock.now(), leaseMs: this.options.leaseMs }
           : null;
       if (outcomes.length === 0 && !claim) break;
@@ -434,6 +444,7 @@ export class Worker {
       if (claim) {
         this.claimErrors = 0;
         this.claimedCount += claimed.length;
+        this.backlog = claimed.length >= claim.limit;
         if (this.stopping) {
           // stop() began while this claim was under way: hand them back, never start them.
           await this.releaseSafely(claimed.map((t) => ref(t)));

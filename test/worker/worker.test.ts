@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import type { Worker } from '../../src/worker/worker.js';
+import type { Store } from '../../src/store/store.js';
+import { Worker } from '../../src/worker/worker.js';
 import { ENGINES } from '../helpers/engines.js';
 import { makeProject, type Project } from '../helpers/project.js';
 
@@ -68,6 +69,47 @@ for (const engine of ENGINES) {
       await worker.whenIdle();
       const counts = await p.mill.store.counts();
       assert.deepEqual([counts.COMPLETED, counts.STARTED, counts.WAITING], [30, 0, 470]);
+    });
+
+    it('claims one call at a time when woken for a task or two, and two at once over a backlog', async () => {
+      p = await makeProject(engine, HANDLERS);
+      // The real store, counting the claims under way at once.
+      let under = 0;
+      let most = 0;
+      const settle = p.mill.store.settle.bind(p.mill.store);
+      const store = new Proxy(p.mill.store, {
+        get(target, prop) {
+          if (prop !== 'settle') {
+            const value: unknown = Reflect.get(target, prop);
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          }
+          return async (...args: Parameters<Store['settle']>) => {
+            if (args[1]) most = Math.max(most, ++under);
+            try {
+              return await settle(...args);
+            } finally {
+              if (args[1]) under--;
+            }
+          };
+        },
+      });
+      const w = new Worker({ store, handlers: p.mill.handlers, concurrency: 10, pollIntervalMs: 60_000, leaseMs: 30_000 });
+      worker = w;
+      w.start();
+      await w.whenIdle();
+      for (let i = 0; i < 5; i++) {
+        const [task] = await p.mill.addMany([{ name: 'noop' }]);
+        const deadline = Date.now() + 20_000;
+        while ((await p.mill.get(task!.id))?.status !== 'COMPLETED' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await w.whenIdle();
+      }
+      assert.equal(most, 1, 'a wake-up for one task made one claim, not one per call the store allows');
+      // A backlog: once a claim comes back full, the store's parallel calls are used.
+      await p.mill.addMany(Array.from({ length: 3_000 }, () => ({ name: 'noop' })));
+      const deadline = Date.now() + 60_000;
+      while ((await p.mill.store.counts()).COMPLETED < 3_005 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await p.mill.store.counts()).COMPLETED, 3_005);
+      assert.equal(most, p.mill.store.parallelSettles, 'claims ran side by side over the backlog');
     });
 
     it('runs a task: result and output stored, COMPLETED', async () => {
