@@ -248,8 +248,6 @@ interface Current {
   version: string;
   checkedAt: number;
   handler: Promise<LoadedHandler>;
-  /** The handler once its import resolved: the worker's per-task lookup then needs no await. */
-  loaded?: LoadedHandler;
 }
 
 /**
@@ -282,15 +280,6 @@ export class HandlerRegistry {
     this.folder = null;
   }
 
-  /**
-   * The handler for `name` when `load` would return it at once (imported, its file checked within
-   * CHECK_FILE_MS); otherwise undefined, and `load` is the way.
-   */
-  ready(name: string): LoadedHandler | undefined {
-    const cur = this.current.get(name.toLowerCase());
-    return cur && cur.checkedAt + CHECK_FILE_MS > this.now() ? cur.loaded : undefined;
-  }
-
   /** The handler for `name`, or null when no file provides it any more. Throws HandlerError for a broken file. */
   async load(name: string): Promise<LoadedHandler | null> {
     const key = name.toLowerCase();
@@ -317,12 +306,7 @@ export class HandlerRegistry {
     }
     const handler = this.importHandler(key, file, version);
     // Its first use checks the file again (an add loads it; the file may be gone when a worker runs it).
-    const entry: Current = { file, version, checkedAt: -Infinity, handler };
-    this.current.set(key, entry);
-    handler.then(
-      (loaded) => (entry.loaded = loaded),
-      () => {},
-    );
+    this.current.set(key, { file, version, checkedAt: -Infinity, handler });
     return handler;
   }
 

@@ -613,8 +613,7 @@ export class Worker {
     let value: unknown;
     try {
       // Isolation: with worker.isolation set the handler is imported in a child process only.
-      const { handlers } = this.options;
-      const handler = this.isolation.everyTask ? null : (handlers.ready(task.name) ?? (await handlers.load(task.name)));
+      const handler = this.isolation.everyTask ? null : await this.options.handlers.load(task.name);
       if (!handler && !this.isolation.everyTask) {
         throw new Error(
           `no handler for task "${task.name}" in ${this.options.handlers.tasksDir} any more; restore its file, then retry the task`,

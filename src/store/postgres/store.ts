@@ -342,8 +342,8 @@ export class PostgresStore implements Store {
 
   /**
    * Tasks with neither unique key nor prerequisites. Notifies in the same statement, so it may run alone.
-   * A column whose value is the same for the whole batch (nearly all but name and payload, most of the
-   * time) travels once as a parameter rather than as an array the server parses element by element:
+   * A column whose value is the same for the whole batch (most of the time all but the payload, and
+   * often the name) travels once as a parameter rather than as an array the server parses element by element:
    * a fifth less time per batch of 1,000.
    */
   private async insertPlain(db: Db, tasks: readonly NewTask[], now: Date, fromHere: boolean): Promise<Task[]> {
@@ -356,13 +356,11 @@ export class PostgresStore implements Store {
     const sourceColumns = ['payload'];
     const picks: string[] = [];
     let shape = '';
+    const comparable = (v: unknown) => (v instanceof Date ? v.getTime() : v);
     for (const [column, type, pick] of INSERT_COLUMNS) {
       const first = pick(tasks[0] as NewTask);
-      const key = first instanceof Date ? first.getTime() : first;
-      const uniform = tasks.every((t) => {
-        const v = pick(t);
-        return (v instanceof Date ? v.getTime() : v) === key;
-      });
+      const key = comparable(first);
+      const uniform = tasks.every((t) => comparable(pick(t)) === key);
       if (uniform) {
         picks.push(`$${values.push(first)}::${type}`);
         shape += 's';
